@@ -1,0 +1,154 @@
+/* eslint-disable no-control-regex -- these tests look for raw control characters and ANSI escapes */
+import { Writable } from 'node:stream';
+import { jest } from '@jest/globals';
+import { ago, createStatus, statusText } from './status.js';
+
+/** A terminal-like stderr that records what is written to it. */
+class FakeTerminal extends Writable {
+  chunks: string[] = [];
+  isTTY = true;
+  columns = 120;
+  rows = 40;
+
+  override _write(
+    chunk: Buffer | string,
+    _enc: BufferEncoding,
+    done: (err?: Error | null) => void,
+  ): void {
+    this.chunks.push(chunk.toString());
+    done();
+  }
+
+  cursorTo(x: number): boolean {
+    this.write(`\x1b[${x + 1}G`);
+    return true;
+  }
+
+  moveCursor(dx: number, dy: number): boolean {
+    this.write(`\x1b[${dx};${dy}m`);
+    return true;
+  }
+
+  clearLine(): boolean {
+    this.write('\x1b[2K');
+    return true;
+  }
+
+  get text(): string {
+    return this.chunks.join('');
+  }
+}
+
+describe('statusText and ago', () => {
+  test.each([
+    [0, '0 s'],
+    [999, '0 s'],
+    [3_000, '3 s'],
+    [59_999, '59 s'],
+    [60_000, '1 min'],
+    [3_599_000, '59 min'],
+    [3_600_000, '1 h'],
+    [86_400_000 * 2, '2 d'],
+    [-5_000, '0 s'],
+  ])('%i ms → %s', (ms, expected) => {
+    expect(ago(ms)).toBe(expected);
+  });
+
+  test('label only before any event; thousands separators and plural after', () => {
+    expect(statusText('watching shop.orders')).toBe('watching shop.orders');
+    expect(statusText('watching shop.orders', 1204, 3000)).toBe(
+      'watching shop.orders — 1,204 events, last 3 s ago',
+    );
+    expect(statusText('watching shop', 1, 0)).toBe('watching shop — 1 event, last 0 s ago');
+    expect(statusText('w', 1234567, 61_000)).toBe('w — 1,234,567 events, last 1 min ago');
+  });
+});
+
+describe('createStatus, disabled', () => {
+  test('start, event and stop write nothing; note writes a plain prefixed line', () => {
+    const term = new FakeTerminal();
+    const status = createStatus({ enabled: false, stream: term });
+    status.start('connecting to mongodb://localhost');
+    status.event(3, new Date());
+    status.note('updateLookup turned on for --filter');
+    status.stop();
+    status.stop();
+    expect(term.text).toBe('mongo-tail: updateLookup turned on for --filter\n');
+  });
+});
+
+describe('createStatus, enabled', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  test('shows the label, then counts and age; stop clears the line and every timer', () => {
+    jest.useFakeTimers();
+    const term = new FakeTerminal();
+    let now = 1_000_000;
+    const status = createStatus({ enabled: true, stream: term, now: () => now });
+    status.start('connecting to mongodb://db.example');
+    expect(term.text).toContain('connecting to mongodb://db.example');
+    status.start('watching shop.orders');
+    jest.advanceTimersByTime(100);
+    expect(term.text).toContain('watching shop.orders');
+
+    status.event(1204, new Date(now));
+    now += 3_000;
+    jest.advanceTimersByTime(1_100); // the refresh timer re-reads the clock
+    expect(term.text).toContain('watching shop.orders — 1,204 events, last 3 s ago');
+
+    status.stop();
+    expect(jest.getTimerCount()).toBe(0);
+    const after = term.chunks.length;
+    jest.advanceTimersByTime(5_000);
+    expect(term.chunks.length).toBe(after); // nothing drawn once stopped
+    // The last thing written: the spinner line cleared, the cursor shown again.
+    expect(term.text.endsWith('\x1b[2K\x1b[?25h')).toBe(true);
+  });
+
+  test('note prints a prefixed line above the spinner and keeps spinning', () => {
+    jest.useFakeTimers();
+    const term = new FakeTerminal();
+    const status = createStatus({ enabled: true, stream: term });
+    status.start('watching shop.orders');
+    term.chunks = [];
+    status.note('the token file is ahead of the oplog');
+    const text = term.text;
+    const noteAt = text.indexOf('mongo-tail: the token file is ahead of the oplog\n');
+    expect(noteAt).toBeGreaterThanOrEqual(0);
+    // The spinner line was cleared before the note and drawn again after it.
+    expect(text.slice(0, noteAt)).toContain('\x1b[2K');
+    expect(text.slice(noteAt)).toContain('watching shop.orders');
+    status.stop();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  test('note before start and after stop is a plain line', () => {
+    const term = new FakeTerminal();
+    const status = createStatus({ enabled: true, stream: term });
+    status.note('early');
+    status.start('x');
+    status.stop();
+    term.chunks = [];
+    status.note('late');
+    expect(term.text).toBe('mongo-tail: late\n');
+  });
+
+  test('the spinner glyph is uncoloured unless asked', () => {
+    jest.useFakeTimers();
+    const term = new FakeTerminal();
+    const status = createStatus({ enabled: true, stream: term, label: 'x' });
+    status.start('watching');
+    status.stop();
+    expect(term.text).not.toMatch(/\x1b\[3\dm/);
+  });
+
+  test('stop is safe twice and before start', () => {
+    const status = createStatus({ enabled: true, stream: new FakeTerminal() });
+    status.stop();
+    status.start('a');
+    status.stop();
+    status.stop();
+  });
+});
