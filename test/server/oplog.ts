@@ -1,0 +1,171 @@
+// The bounded oplog: every write and DDL step in order, stamped with a strictly increasing
+// cluster time (`Timestamp{t: wall-clock seconds, i: counter}`) like a replica-set primary.
+// Change-stream cursors read it by position and wait on it without polling.
+import { Timestamp } from 'bson';
+import type { OplogApi, OplogEntry, OplogEntryInput } from './types.js';
+
+export interface OplogOptions {
+  /** How many entries are kept (`--oplog-size`); older ones fall off. Default 1,000,000. */
+  maxEntries?: number;
+  /** Period of the idle primary's no-op write, ms (default 10,000; 0 disables). */
+  noopIntervalMs?: number;
+  /** Wall clock, injectable for tests. */
+  now?: () => number;
+}
+
+/** Orders two cluster times (unsigned seconds, then increment). */
+export function compareTimestamps(a: Timestamp, b: Timestamp): number {
+  if (a.t !== b.t) return a.t < b.t ? -1 : 1;
+  if (a.i !== b.i) return a.i < b.i ? -1 : 1;
+  return 0;
+}
+
+/** The cluster time one tick after `ts` (what a new stream starts from). */
+export function nextTick(ts: Timestamp): Timestamp {
+  return ts.i >= 0xffffffff
+    ? new Timestamp({ t: ts.t + 1, i: 0 })
+    : new Timestamp({ t: ts.t, i: ts.i + 1 });
+}
+
+export const DEFAULT_OPLOG_SIZE = 1_000_000;
+export const DEFAULT_NOOP_INTERVAL_MS = 10_000;
+
+/** The server's oplog. */
+export class Oplog implements OplogApi {
+  readonly maxEntries: number;
+  // Live entries are `entries[head..]`; the dead prefix is compacted away in bulk.
+  private entries: OplogEntry[] = [];
+  private head = 0;
+  private last: Timestamp;
+  private dropped: Timestamp | undefined;
+  private readonly listeners = new Set<() => void>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(opts: OplogOptions = {}) {
+    this.maxEntries = Math.max(1, opts.maxEntries ?? DEFAULT_OPLOG_SIZE);
+    this.now = opts.now ?? Date.now;
+    this.last = new Timestamp({ t: 0, i: 0 });
+    // A replica set's oplog is never empty: it starts with the "initiating set" no-op.
+    this.append({ op: 'noop', db: '' });
+    const interval = opts.noopIntervalMs ?? DEFAULT_NOOP_INTERVAL_MS;
+    if (interval > 0) {
+      this.timer = setInterval(() => this.append({ op: 'noop', db: '' }), interval);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops the periodic no-op and releases waiters. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.notify();
+    this.listeners.clear();
+  }
+
+  append(input: OplogEntryInput): OplogEntry {
+    const seconds = Math.floor(this.now() / 1000);
+    // Strictly increasing even if the wall clock steps back: stay on the last second.
+    const ts = seconds > this.last.t ? new Timestamp({ t: seconds, i: 1 }) : nextTick(this.last);
+    this.last = ts;
+    const entry: OplogEntry = { ...input, ts, wall: new Date(this.now()) };
+    this.entries.push(entry);
+    if (this.size > this.maxEntries) this.dropBefore(this.entries.length - this.maxEntries);
+    this.notify();
+    return entry;
+  }
+
+  get lastTimestamp(): Timestamp {
+    return this.last;
+  }
+
+  get first(): OplogEntry | undefined {
+    return this.entries[this.head];
+  }
+
+  /** The newest entry. */
+  get newest(): OplogEntry | undefined {
+    return this.entries.length > this.head ? this.entries[this.entries.length - 1] : undefined;
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** The cluster time of the newest entry that fell off (by the bound or `truncate`), if any. */
+  get droppedThrough(): Timestamp | undefined {
+    return this.dropped;
+  }
+
+  truncate(before?: Timestamp): void {
+    if (before === undefined) {
+      this.dropBefore(this.entries.length - 1);
+      return;
+    }
+    this.dropBefore(this.head + this.indexAfter(before, true));
+  }
+
+  /** The entry at `index` (0 = oldest held). */
+  at(index: number): OplogEntry | undefined {
+    return index >= 0 ? this.entries[this.head + index] : undefined;
+  }
+
+  /**
+   * Index of the first entry with ts > `ts` (or ts >= `ts` when `inclusive`); `size` if none.
+   * Binary search: a stream on a busy server never rescans history.
+   */
+  indexAfter(ts: Timestamp, inclusive = false): number {
+    let lo = this.head;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const cmp = compareTimestamps((this.entries[mid] as OplogEntry).ts, ts);
+      if (cmp < 0 || (cmp === 0 && !inclusive)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - this.head;
+  }
+
+  /** Calls `listener` after every append until the returned function is called. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Resolves at the next append (or `close`). */
+  nextAppend(): Promise<void> {
+    return new Promise((resolve) => {
+      const unsubscribe = this.subscribe(() => {
+        unsubscribe();
+        resolve();
+      });
+    });
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener();
+      } catch {
+        // A waiter's failure must not fail the write that woke it.
+      }
+    }
+  }
+
+  /** Drops live entries before absolute index `end`. */
+  private dropBefore(end: number): void {
+    if (end <= this.head) return;
+    const lastDropped = this.entries[end - 1];
+    if (lastDropped) this.dropped = lastDropped.ts;
+    for (let i = this.head; i < end; i++)
+      (this.entries as (OplogEntry | undefined)[])[i] = undefined;
+    this.head = end;
+    // Compact once the dead prefix dominates, so memory stays bounded at O(maxEntries).
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
