@@ -12,12 +12,16 @@ const transform = {
 };
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
+  // `.ts` first: a stray compiled `.js` beside a source file must never shadow it.
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform,
   testEnvironment: 'node',
 };
 
 export default {
+  // The default reporter, then one closing `jest: P passed, F failed, S skipped` line.
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   projects: [
     {
       ...common,

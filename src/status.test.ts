@@ -152,3 +152,15 @@ describe('createStatus, enabled', () => {
     status.stop();
   });
 });
+
+describe('a terminal without a size', () => {
+  test('0 columns: no spinner frames, notes still print', () => {
+    const term = new FakeTerminal();
+    term.columns = 0;
+    const status = createStatus({ enabled: true, stream: term });
+    status.start('watching shop.orders');
+    status.note('hello');
+    status.stop();
+    expect(term.text).toBe('mongo-tail: hello\n');
+  });
+});

@@ -111,5 +111,9 @@ class Spinner implements Status {
 
 /** The status line for one run; every method is safe to call in any order. */
 export function createStatus(opts: StatusOptions): Status {
-  return opts.enabled ? new Spinner(opts) : new Disabled(opts.stream);
+  // A terminal that reports 0 columns (a pty nobody sized, e.g. under `script`) would make ora
+  // count every frame as endless lines and flood it with cursor-up codes: no spinner there.
+  const columns = (opts.stream as { columns?: number }).columns;
+  const usable = columns === undefined || columns > 0;
+  return opts.enabled && usable ? new Spinner(opts) : new Disabled(opts.stream);
 }
