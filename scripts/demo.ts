@@ -2,9 +2,23 @@
 // project's in-process replica set (test/server), writes a short scripted story into
 // `shop.orders` and `shop.users`, and tails the `shop` database with the real CLI entry point.
 // Extra arguments go to mongo-tail (e.g. `npm run demo -- -f json`).
-import { MongoClient, type Document } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import { main, processIo } from '../src/main.js';
 import { startTestServer } from '../test/server/index.js';
+
+interface Order {
+  _id: number;
+  user?: string;
+  items: string[];
+  total?: number;
+  status: string;
+}
+interface User {
+  _id: string;
+  name: string;
+  since: Date;
+  address?: { city: string };
+}
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -13,8 +27,8 @@ async function writeStory(uri: string): Promise<void> {
   const client = new MongoClient(uri);
   try {
     const shop = client.db('shop');
-    const orders = shop.collection<Document>('orders');
-    const users = shop.collection<Document>('users');
+    const orders = shop.collection<Order>('orders');
+    const users = shop.collection<User>('users');
     const steps: (() => Promise<unknown>)[] = [
       () => users.insertOne({ _id: 'ada', name: 'Ada Lovelace', since: new Date() }),
       () => orders.insertOne({ _id: 1001, user: 'ada', items: ['tea'], total: 4.5, status: 'new' }),

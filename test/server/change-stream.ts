@@ -33,7 +33,7 @@ import type {
   ServerCursor,
   ServerState,
 } from './types.js';
-import { failNamed, isNumeric, toNumber } from './values.js';
+import { isNumeric, toNumber } from './values.js';
 
 /** A reply batch holds at most this many bytes of events (at least one event). */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
@@ -754,12 +754,7 @@ export class ChangeStreamCursor implements ServerCursor {
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
         await this.waitForAppend(remaining, ctx.connection);
-        if (this.killed)
-          failNamed(
-            237,
-            'CursorKilled',
-            'operation was interrupted because a client killed the cursor',
-          );
+        if (this.killed) fail(237, 'operation was interrupted because a client killed the cursor');
         batch = this.collect(batchSize);
       }
       return this.reply('nextBatch', batch);
@@ -944,9 +939,8 @@ export class ChangeStreamCursor implements ServerCursor {
         continue;
       }
       if (!this.split) {
-        failNamed(
+        fail(
           10334,
-          'BSONObjectTooLarge',
           `BSONObj size: ${size} (0x${size.toString(16).toUpperCase()}) is invalid. ` +
             `Size must be between 0 and 16793600(16MB) First element: _id: ${bsonObjString(token)}`,
         );

@@ -11,8 +11,11 @@ export const CODE_NAMES: Readonly<Record<number, string>> = {
   13: 'Unauthorized',
   14: 'TypeMismatch',
   18: 'AuthenticationFailed',
+  16: 'InvalidLength',
   20: 'IllegalOperation',
   26: 'NamespaceNotFound',
+  27: 'IndexNotFound',
+  28: 'PathNotViable',
   40: 'ConflictingUpdateOperators',
   43: 'CursorNotFound',
   47: 'NoMatchingDocument',
@@ -25,6 +28,7 @@ export const CODE_NAMES: Readonly<Record<number, string>> = {
   67: 'CannotCreateIndex',
   72: 'InvalidOptions',
   73: 'InvalidNamespace',
+  76: 'NoReplicationEnabled',
   85: 'IndexOptionsConflict',
   86: 'IndexKeySpecsConflict',
   89: 'NetworkTimeout',
@@ -36,11 +40,13 @@ export const CODE_NAMES: Readonly<Record<number, string>> = {
   166: 'CommandNotSupportedOnView',
   189: 'PrimarySteppedDown',
   234: 'RetryChangeStream',
+  237: 'CursorKilled',
   260: 'InvalidResumeToken',
   262: 'ExceededTimeLimit',
   280: 'ChangeStreamFatalError',
   286: 'ChangeStreamHistoryLost',
   10107: 'NotWritablePrimary',
+  10334: 'BSONObjectTooLarge',
   11000: 'DuplicateKey',
   11600: 'InterruptedAtShutdown',
   11601: 'Interrupted',
@@ -75,7 +81,12 @@ export class ServerError extends Error {
 
   /** The reply body a real server sends for this error. */
   toReply(): Document {
-    const reply: Document = { ok: 0, errmsg: this.message, code: this.code, codeName: this.codeName };
+    const reply: Document = {
+      ok: 0,
+      errmsg: this.message,
+      code: this.code,
+      codeName: this.codeName,
+    };
     if (this.errorLabels.length > 0) reply.errorLabels = [...this.errorLabels];
     return reply;
   }

@@ -1,0 +1,561 @@
+// Document commands: insert, update, delete, find, findAndModify, count, distinct, aggregate.
+// Handlers read the request, let query.ts / update.ts compute, and let storage.ts store and log.
+import type { Document } from 'bson';
+import { openChangeStream } from '../change-stream.js';
+import { ServerError, fail } from '../errors.js';
+import {
+  type MatchDetails,
+  compileFilter,
+  compileProjection,
+  compileSort,
+  pathLeaves,
+  runPipeline,
+} from '../query.js';
+import { type Collection, DuplicateKeyError, Storage, validateCollectionName } from '../storage.js';
+import type { CommandContext, CommandHandler } from '../types.js';
+import { applyUpdate, parseUpdate, upsertDocument } from '../update.js';
+import {
+  bsonType,
+  clone,
+  compareValues,
+  idKey,
+  isDocument,
+  toNumber,
+  valuesEqual,
+} from '../values.js';
+import { cursorReply, readBatchSize } from './cursors.js';
+
+// ---------------------------------------------------------------- shared helpers
+
+/** The server's storage as the concrete class (handlers need its write methods). */
+export function storageOf(ctx: CommandContext): Storage {
+  const s = ctx.server.storage;
+  if (!(s instanceof Storage)) fail(1, 'the server was not built with the test-server storage');
+  return s;
+}
+
+/** The collection name a command targets (`{insert: "c"}` → "c"), validated. */
+export function targetName(
+  cmd: Document,
+  field: string,
+  ctx: CommandContext,
+  write = false,
+): string {
+  const name: unknown = cmd[field];
+  if (typeof name !== 'string') {
+    fail(73, `collection name has invalid type ${bsonType(name)}`);
+  }
+  validateCollectionName(ctx.db, name, write);
+  return name;
+}
+
+function viewError(coll: Collection): never {
+  return fail(166, `Namespace ${coll.ns} is a view, not a collection`);
+}
+
+function optionalDoc(cmd: Document, field: string, command: string): Document | undefined {
+  const v: unknown = cmd[field];
+  if (v === undefined || v === null) return undefined;
+  if (!isDocument(v)) {
+    fail(
+      14,
+      `BSON field '${command}.${field}' is the wrong type '${bsonType(v)}', expected type 'object'`,
+    );
+  }
+  return v;
+}
+
+function optionalCount(cmd: Document, field: string, command: string): number | undefined {
+  const v: unknown = cmd[field];
+  if (v === undefined || v === null) return undefined;
+  const n = toNumber(v);
+  if (n === undefined || bsonType(v) === 'bool') {
+    fail(
+      14,
+      `BSON field '${command}.${field}' is the wrong type '${bsonType(v)}', expected types '[long, int, decimal, double]'`,
+    );
+  }
+  if (!Number.isInteger(n)) fail(2, `${field} must be a whole number`);
+  return n;
+}
+
+/** Resolves a view chain to its base collection and the pipeline to run on it. */
+function resolveView(
+  storage: Storage,
+  db: string,
+  name: string,
+): { base?: Collection; pipeline: Document[] } {
+  const pipeline: Document[] = [];
+  let current = storage.getCollection(db, name);
+  for (let depth = 0; current?.isView; depth++) {
+    if (depth > 20) fail(2, `View depth too deep or view cycle detected; maximum depth is 20`);
+    pipeline.unshift(...((current.options.pipeline as Document[] | undefined) ?? []));
+    current = storage.getCollection(db, current.options.viewOn as string);
+  }
+  return { base: current, pipeline };
+}
+
+/** Owned copies of what a view (or collection) holds, with the view pipelines applied. */
+function viewDocuments(storage: Storage, db: string, name: string): Document[] {
+  const { base, pipeline } = resolveView(storage, db, name);
+  const docs = base ? base.all() : [];
+  return pipeline.length > 0 ? runPipeline(docs, pipeline, envFor(storage, db)) : docs;
+}
+
+function envFor(storage: Storage, db: string): { collection(name: string): Document[] } {
+  return { collection: (name) => viewDocuments(storage, db, name) };
+}
+
+/** Documents worth testing against a filter: the `_id` map answers exact `_id` equality. */
+function candidates(coll: Collection, filter: Document | undefined): Iterable<Document> {
+  const id: unknown = filter?._id;
+  const simple =
+    id !== undefined &&
+    !(isDocument(id) && Object.keys(id).some((k) => k.startsWith('$'))) &&
+    bsonType(id) !== 'regex' &&
+    bsonType(id) !== 'null' &&
+    !Array.isArray(id);
+  if (!simple) return coll.raw();
+  const doc = coll.rawById(id);
+  return doc ? [doc] : [];
+}
+
+interface Match {
+  doc: Document;
+  details: MatchDetails;
+}
+
+/** Stored documents matching a filter (not copies), sorted, skipped and limited. */
+function findStored(
+  coll: Collection,
+  filter: Document | undefined,
+  opts: { sort?: Document; skip?: number; limit?: number } = {},
+): Match[] {
+  const matcher = compileFilter(filter);
+  const sort = opts.sort && Object.keys(opts.sort).length > 0 ? compileSort(opts.sort) : undefined;
+  const skip = opts.skip ?? 0;
+  const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
+  const out: Match[] = [];
+  for (const doc of candidates(coll, filter)) {
+    const details: MatchDetails = {};
+    if (!matcher(doc, details)) continue;
+    out.push({ doc, details });
+    if (!sort && limit !== undefined && out.length >= skip + limit) break;
+  }
+  if (sort) out.sort((a, b) => sort(a.doc, b.doc));
+  return out.slice(skip, limit === undefined ? undefined : skip + limit);
+}
+
+function writeErrorOf(index: number, e: ServerError): Document {
+  const err: Document = { index, code: e.code, errmsg: e.message };
+  if (e instanceof DuplicateKeyError) {
+    err.keyPattern = e.keyPattern;
+    err.keyValue = e.keyValue;
+  }
+  return err;
+}
+
+/**
+ * Runs a write command once per lsid + txnNumber: a retry of a write that already ran gets the
+ * first reply back and changes nothing (MongoDB's retryable writes).
+ */
+async function retryable(
+  cmd: Document,
+  ctx: CommandContext,
+  run: () => Document | Promise<Document>,
+): Promise<Document> {
+  if (cmd.startTransaction !== undefined || cmd.autocommit !== undefined) {
+    fail(20, 'Multi-document transactions are not supported by the test server');
+  }
+  if (cmd.txnNumber === undefined) return run();
+  if (ctx.server.topology === 'standalone') {
+    fail(20, 'Transaction numbers are only allowed on a replica set member or mongos');
+  }
+  const lsid: unknown = cmd.lsid;
+  if (!isDocument(lsid) || lsid.id === undefined) {
+    fail(72, 'Transaction number requires a session ID to also be specified');
+  }
+  const storage = storageOf(ctx);
+  const key = `${idKey(lsid.id)}:${idKey(cmd.txnNumber)}`;
+  const earlier = storage.retriedReply(key);
+  if (earlier) return earlier;
+  const reply = await run();
+  storage.rememberReply(key, reply);
+  return reply;
+}
+
+function statements(cmd: Document, field: string, command: string): Document[] {
+  const list: unknown = cmd[field];
+  if (!Array.isArray(list))
+    fail(40414, `BSON field '${command}.${field}' is missing but a required field`);
+  if (list.length === 0)
+    fail(16, 'Write batch sizes must be between 1 and 100000. Got 0 operations.');
+  return list.map((s) => {
+    if (!isDocument(s)) fail(14, `BSON field '${command}.${field}' items must be objects`);
+    return s;
+  });
+}
+
+/** Throws what an error thrown outside the ServerError family means: a bug in the server. */
+function asServerError(e: unknown): ServerError {
+  if (e instanceof ServerError) return e;
+  throw e;
+}
+
+// ---------------------------------------------------------------- writes
+
+function insert(cmd: Document, ctx: CommandContext): Document {
+  const name = targetName(cmd, 'insert', ctx, true);
+  const docs = statements(cmd, 'documents', 'insert');
+  const ordered = cmd.ordered !== false;
+  const storage = storageOf(ctx);
+  const existing = storage.getCollection(ctx.db, name);
+  if (existing?.isView) viewError(existing);
+  let n = 0;
+  const writeErrors: Document[] = [];
+  for (let i = 0; i < docs.length; i++) {
+    try {
+      const coll = storage.ensureCollection(ctx.db, name).coll;
+      storage.insert(coll, docs[i] as Document);
+      n++;
+    } catch (e) {
+      writeErrors.push(writeErrorOf(i, asServerError(e)));
+      if (ordered) break;
+    }
+  }
+  const reply: Document = { n };
+  if (writeErrors.length > 0) reply.writeErrors = writeErrors;
+  reply.ok = 1;
+  return reply;
+}
+
+function update(cmd: Document, ctx: CommandContext): Document {
+  const name = targetName(cmd, 'update', ctx, true);
+  const stmts = statements(cmd, 'updates', 'update');
+  const ordered = cmd.ordered !== false;
+  const storage = storageOf(ctx);
+  const target = storage.getCollection(ctx.db, name);
+  if (target?.isView) viewError(target);
+  let n = 0;
+  let nModified = 0;
+  const upserted: Document[] = [];
+  const writeErrors: Document[] = [];
+  for (let i = 0; i < stmts.length; i++) {
+    const stmt = stmts[i] as Document;
+    try {
+      const r = updateOne(storage, ctx.db, name, stmt);
+      n += r.n;
+      nModified += r.nModified;
+      if (r.upsertedId !== undefined) upserted.push({ index: i, _id: r.upsertedId });
+    } catch (e) {
+      writeErrors.push(writeErrorOf(i, asServerError(e)));
+      if (ordered) break;
+    }
+  }
+  const reply: Document = { n };
+  if (upserted.length > 0) reply.upserted = upserted;
+  reply.nModified = nModified;
+  if (writeErrors.length > 0) reply.writeErrors = writeErrors;
+  reply.ok = 1;
+  return reply;
+}
+
+/** One update statement `{q, u, upsert, multi, arrayFilters, sort}`. */
+function updateOne(
+  storage: Storage,
+  db: string,
+  name: string,
+  stmt: Document,
+): { n: number; nModified: number; upsertedId?: unknown } {
+  const q = optionalDoc(stmt, 'q', 'update') ?? {};
+  if (stmt.u === undefined)
+    fail(40414, "BSON field 'update.updates.u' is missing but a required field");
+  const parsed = parseUpdate(stmt.u);
+  const multi = stmt.multi === true;
+  if (multi && parsed.kind === 'replacement')
+    fail(9, 'multi update is not supported for replacement-style update');
+  const arrayFilters =
+    stmt.arrayFilters === undefined ? undefined : (stmt.arrayFilters as Document[]);
+  if (arrayFilters !== undefined && !Array.isArray(arrayFilters))
+    fail(14, 'arrayFilters must be an array');
+  const existing = storage.getCollection(db, name);
+  if (existing?.isView) viewError(existing);
+  const sort = optionalDoc(stmt, 'sort', 'update');
+  const matches = existing ? findStored(existing, q, { sort, limit: multi ? 0 : 1 }) : [];
+  let nModified = 0;
+  for (const { doc, details } of matches) {
+    const outcome = applyUpdate(doc, parsed, { arrayFilters, positional: details.arrayIndex });
+    if (!outcome.modified || !existing) continue;
+    storage.update(existing, doc, outcome.doc, outcome.replace ? undefined : outcome.description);
+    nModified++;
+  }
+  if (matches.length > 0 || stmt.upsert !== true) return { n: matches.length, nModified };
+  const doc = upsertDocument(q, parsed, { arrayFilters });
+  const coll = storage.ensureCollection(db, name).coll;
+  const stored = storage.insert(coll, doc);
+  return { n: 1, nModified: 0, upsertedId: stored._id };
+}
+
+function del(cmd: Document, ctx: CommandContext): Document {
+  const name = targetName(cmd, 'delete', ctx, true);
+  const stmts = statements(cmd, 'deletes', 'delete');
+  const ordered = cmd.ordered !== false;
+  const storage = storageOf(ctx);
+  const target = storage.getCollection(ctx.db, name);
+  if (target?.isView) viewError(target);
+  let n = 0;
+  const writeErrors: Document[] = [];
+  for (let i = 0; i < stmts.length; i++) {
+    const stmt = stmts[i] as Document;
+    try {
+      const q = optionalDoc(stmt, 'q', 'delete') ?? {};
+      const limit = toNumber(stmt.limit);
+      if (limit !== 0 && limit !== 1) {
+        fail(9, `The limit field in delete objects must be 0 or 1. Got ${String(limit)}`);
+      }
+      const coll = storage.getCollection(ctx.db, name);
+      if (coll?.isView) viewError(coll);
+      if (!coll) continue;
+      for (const { doc } of findStored(coll, q, { limit })) {
+        storage.delete(coll, doc);
+        n++;
+      }
+    } catch (e) {
+      writeErrors.push(writeErrorOf(i, asServerError(e)));
+      if (ordered) break;
+    }
+  }
+  const reply: Document = { n };
+  if (writeErrors.length > 0) reply.writeErrors = writeErrors;
+  reply.ok = 1;
+  return reply;
+}
+
+function findAndModify(cmd: Document, ctx: CommandContext, field: string): Document {
+  const name = targetName(cmd, field, ctx, true);
+  const query = optionalDoc(cmd, 'query', 'findAndModify') ?? {};
+  const sort = optionalDoc(cmd, 'sort', 'findAndModify');
+  const fields = optionalDoc(cmd, 'fields', 'findAndModify');
+  const remove = cmd.remove === true;
+  const returnNew = cmd.new === true;
+  const upsert = cmd.upsert === true;
+  const hasUpdate = cmd.update !== undefined && cmd.update !== null;
+  if (remove && hasUpdate) fail(9, 'Cannot specify both an update and remove=true');
+  if (!remove && !hasUpdate) fail(9, 'Either an update or remove=true must be specified');
+  if (remove && returnNew) {
+    fail(
+      9,
+      "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document",
+    );
+  }
+  if (remove && upsert) fail(9, 'Cannot specify both upsert=true and remove=true');
+  const arrayFilters = cmd.arrayFilters as Document[] | undefined;
+  if (remove && arrayFilters !== undefined) fail(9, 'Cannot specify arrayFilters and remove=true');
+  const project = compileProjection(fields);
+  const shape = (doc: Document, details?: MatchDetails): Document =>
+    project ? project(doc, details) : clone(doc);
+  const storage = storageOf(ctx);
+  const coll = storage.getCollection(ctx.db, name);
+  if (coll?.isView) viewError(coll);
+  const [match] = coll ? findStored(coll, query, { sort, limit: 1 }) : [];
+
+  if (remove) {
+    if (!match || !coll) return { lastErrorObject: { n: 0 }, value: null, ok: 1 };
+    const value = shape(match.doc, match.details);
+    storage.delete(coll, match.doc);
+    return { lastErrorObject: { n: 1 }, value, ok: 1 };
+  }
+
+  const parsed = parseUpdate(cmd.update);
+  if (match && coll) {
+    const outcome = applyUpdate(match.doc, parsed, {
+      arrayFilters,
+      positional: match.details.arrayIndex,
+    });
+    const before = shape(match.doc, match.details);
+    if (outcome.modified) {
+      storage.update(
+        coll,
+        match.doc,
+        outcome.doc,
+        outcome.replace ? undefined : outcome.description,
+      );
+    }
+    return {
+      lastErrorObject: { n: 1, updatedExisting: true },
+      value: returnNew ? shape(outcome.doc, match.details) : before,
+      ok: 1,
+    };
+  }
+  if (!upsert) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
+  const doc = upsertDocument(query, parsed, { arrayFilters });
+  const target = storage.ensureCollection(ctx.db, name).coll;
+  const stored = storage.insert(target, doc);
+  return {
+    lastErrorObject: { n: 1, updatedExisting: false, upserted: clone({ v: stored._id }).v },
+    value: returnNew ? shape(stored) : null,
+    ok: 1,
+  };
+}
+
+// ---------------------------------------------------------------- reads
+
+function find(cmd: Document, ctx: CommandContext): Document {
+  const name = targetName(cmd, 'find', ctx);
+  const filter = optionalDoc(cmd, 'filter', 'find');
+  const sort = optionalDoc(cmd, 'sort', 'find');
+  const projection = optionalDoc(cmd, 'projection', 'find');
+  const skip = optionalCount(cmd, 'skip', 'find') ?? 0;
+  let limit = optionalCount(cmd, 'limit', 'find') ?? 0;
+  let singleBatch = cmd.singleBatch === true;
+  if (skip < 0) fail(51024, `BSON field 'skip' value must be >= 0, actual value '${skip}'`);
+  if (limit < 0) {
+    // The legacy negative limit: one batch of |limit| documents.
+    limit = -limit;
+    singleBatch = true;
+  }
+  const batchSize = readBatchSize(cmd.batchSize);
+  const storage = storageOf(ctx);
+  const coll = storage.getCollection(ctx.db, name);
+  const ns = `${ctx.db}.${name}`;
+  if (cmd.tailable === true) {
+    if (!coll?.options.capped) {
+      fail(
+        2,
+        `error processing query: ns=${ns} tailable cursor requested on non capped collection`,
+      );
+    }
+    fail(2, 'tailable cursors are not supported by the test server');
+  }
+  let docs: Document[];
+  if (coll?.isView) {
+    const pipeline: Document[] = [{ $match: filter ?? {} }];
+    if (sort && Object.keys(sort).length > 0) pipeline.push({ $sort: sort });
+    if (skip > 0) pipeline.push({ $skip: skip });
+    if (limit > 0) pipeline.push({ $limit: limit });
+    docs = runPipeline(viewDocuments(storage, ctx.db, name), pipeline, envFor(storage, ctx.db));
+    const project = compileProjection(projection);
+    if (project) docs = docs.map((d) => project(d));
+  } else if (coll) {
+    const project = compileProjection(projection);
+    docs = findStored(coll, filter, { sort, skip, limit }).map(({ doc, details }) =>
+      project ? project(doc, details) : clone(doc),
+    );
+  } else {
+    compileFilter(filter);
+    docs = [];
+  }
+  const firstBatchSize = singleBatch && limit > 0 ? Math.min(limit, batchSize ?? limit) : batchSize;
+  return cursorReply(ctx, ns, docs, { batchSize: firstBatchSize, singleBatch });
+}
+
+function count(cmd: Document, ctx: CommandContext): Document {
+  const name = targetName(cmd, 'count', ctx);
+  const query = optionalDoc(cmd, 'query', 'count');
+  const skip = optionalCount(cmd, 'skip', 'count') ?? 0;
+  const limit = Math.abs(optionalCount(cmd, 'limit', 'count') ?? 0);
+  if (skip < 0) fail(51024, `BSON field 'skip' value must be >= 0, actual value '${skip}'`);
+  const storage = storageOf(ctx);
+  const coll = storage.getCollection(ctx.db, name);
+  let n: number;
+  if (coll?.isView) {
+    n = runPipeline(viewDocuments(storage, ctx.db, name), [{ $match: query ?? {} }]).length;
+    n = Math.max(n - skip, 0);
+    if (limit > 0) n = Math.min(n, limit);
+  } else if (coll) {
+    n = findStored(coll, query, { skip, limit }).length;
+  } else {
+    n = 0;
+  }
+  return { n, ok: 1 };
+}
+
+function distinct(cmd: Document, ctx: CommandContext): Document {
+  const name = targetName(cmd, 'distinct', ctx);
+  const key: unknown = cmd.key;
+  if (typeof key !== 'string')
+    fail(40414, "BSON field 'distinct.key' is missing but a required field");
+  const query = optionalDoc(cmd, 'query', 'distinct');
+  const storage = storageOf(ctx);
+  const coll = storage.getCollection(ctx.db, name);
+  let docs: Document[];
+  if (coll?.isView)
+    docs = runPipeline(viewDocuments(storage, ctx.db, name), [{ $match: query ?? {} }]);
+  else docs = coll ? findStored(coll, query).map((m) => m.doc) : [];
+  const values: unknown[] = [];
+  for (const doc of docs) {
+    for (const leaf of pathLeaves(doc, key)) {
+      const vs = Array.isArray(leaf) ? leaf : [leaf];
+      for (const v of vs) {
+        if (v === undefined) continue;
+        if (!values.some((x) => valuesEqual(x, v))) values.push(v);
+      }
+    }
+  }
+  // A real server collects distinct values in a BSON-ordered set.
+  values.sort(compareValues);
+  return { values: clone({ values }).values as unknown[], ok: 1 };
+}
+
+async function aggregate(cmd: Document, ctx: CommandContext): Promise<Document> {
+  const pipeline: unknown = cmd.pipeline;
+  if (!Array.isArray(pipeline)) fail(14, "'pipeline' option must be specified as an array");
+  const first: unknown = pipeline[0];
+  if (isDocument(first) && '$changeStream' in first) return openChangeStream(cmd, ctx);
+  pipeline.forEach((stage, i) => {
+    if (i > 0 && isDocument(stage) && '$changeStream' in stage) {
+      fail(40602, '$changeStream is only valid as the first stage in a pipeline');
+    }
+  });
+  if (cmd.explain === true) fail(2, 'explain is not supported by the test server');
+  const cursor: unknown = cmd.cursor;
+  if (!isDocument(cursor)) {
+    fail(9, "The 'cursor' option is required, except for aggregate with the explain argument");
+  }
+  const batchSize = readBatchSize(cursor.batchSize, 'cursor.batchSize');
+  const storage = storageOf(ctx);
+  const env = envFor(storage, ctx.db);
+  if (typeof cmd.aggregate !== 'string') {
+    if (toNumber(cmd.aggregate) !== 1) {
+      fail(2, "Invalid aggregate namespace: 'aggregate' must be a collection name or 1");
+    }
+    const [stage, ...rest] = pipeline as unknown[];
+    const stageName = isDocument(stage) ? Object.keys(stage)[0] : undefined;
+    let docs: Document[];
+    if (stageName === '$currentOp' || stageName === '$listLocalSessions') {
+      if (stageName === '$currentOp' && ctx.db !== 'admin') {
+        fail(73, "$currentOp must be run against the 'admin' database with {aggregate: 1}");
+      }
+      docs = [];
+    } else if (stageName === '$documents') {
+      const list = (stage as Document).$documents;
+      if (!Array.isArray(list) || !list.every(isDocument))
+        fail(
+          5858203,
+          'error during aggregation :: caused by :: $documents must evaluate to an array of objects',
+        );
+      docs = list.map((d) => clone(d as Document));
+    } else {
+      fail(73, `{aggregate: 1} is not valid for '${stageName ?? ''}'; a collection is required.`);
+    }
+    return cursorReply(ctx, `${ctx.db}.$cmd.aggregate`, runPipeline(docs, rest, env), {
+      batchSize,
+    });
+  }
+  const name = targetName(cmd, 'aggregate', ctx);
+  const docs = runPipeline(viewDocuments(storage, ctx.db, name), pipeline, env);
+  return cursorReply(ctx, `${ctx.db}.${name}`, docs, { batchSize });
+}
+
+/** The document command handlers, by command name. */
+export const crudCommands: Record<string, CommandHandler> = {
+  insert: (cmd, ctx) => retryable(cmd, ctx, () => insert(cmd, ctx)),
+  update: (cmd, ctx) => retryable(cmd, ctx, () => update(cmd, ctx)),
+  delete: (cmd, ctx) => retryable(cmd, ctx, () => del(cmd, ctx)),
+  findAndModify: (cmd, ctx) => retryable(cmd, ctx, () => findAndModify(cmd, ctx, 'findAndModify')),
+  findandmodify: (cmd, ctx) => retryable(cmd, ctx, () => findAndModify(cmd, ctx, 'findandmodify')),
+  find,
+  count,
+  distinct,
+  aggregate,
+};

@@ -1,0 +1,191 @@
+// Server-side cursors: the registry shared by query and change-stream cursors, the query cursor
+// that find / aggregate / listCollections / listIndexes return, and getMore / killCursors.
+import { randomBytes } from 'node:crypto';
+import { type Document, Long, calculateObjectSize } from 'bson';
+import { ServerError, fail } from '../errors.js';
+import type { CommandContext, CommandHandler, CursorRegistry, ServerCursor } from '../types.js';
+import { bsonType, toNumber } from '../values.js';
+
+/** Every open cursor of the server, by id. */
+export class Cursors implements CursorRegistry {
+  private readonly byId = new Map<string, ServerCursor>();
+
+  nextId(): Long {
+    for (;;) {
+      // Random positive Int64s, as a real server hands out (never 0: that means "exhausted").
+      const bytes = randomBytes(8);
+      bytes[7] = (bytes[7] as number) & 0x7f;
+      const id = Long.fromBytesLE([...bytes]);
+      if (!id.isZero() && !this.byId.has(id.toString())) return id;
+    }
+  }
+
+  add(cursor: ServerCursor): void {
+    this.byId.set(cursor.id.toString(), cursor);
+  }
+
+  get(id: Long): ServerCursor | undefined {
+    return this.byId.get(id.toString());
+  }
+
+  remove(id: Long): boolean {
+    return this.byId.delete(id.toString());
+  }
+
+  /** How many cursors are open (for tests). */
+  get size(): number {
+    return this.byId.size;
+  }
+}
+
+/** A reply batch may hold at most this many bytes of documents (MongoDB's 16 MiB). */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** First batches hold 101 documents unless the client asks otherwise. */
+export const DEFAULT_FIRST_BATCH = 101;
+
+/** Takes the next batch: at most `limit` documents (0 = no count limit) and 16 MiB, but never none when some remain and a limit allows one. */
+function takeBatch(docs: Document[], start: number, limit: number): Document[] {
+  const out: Document[] = [];
+  let bytes = 0;
+  for (let i = start; i < docs.length; i++) {
+    if (limit > 0 && out.length >= limit) break;
+    const doc = docs[i] as Document;
+    const size = calculateObjectSize(doc);
+    if (out.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
+    out.push(doc);
+    bytes += size;
+  }
+  return out;
+}
+
+/** Reads a `batchSize` argument: undefined when absent, else a non-negative integer. */
+export function readBatchSize(v: unknown, field = 'batchSize'): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  const n = toNumber(v);
+  if (n === undefined || !Number.isInteger(n)) {
+    fail(14, `Field '${field}' should be a number, not ${bsonType(v)}`);
+  }
+  if (n < 0) fail(51024, `BSON field '${field}' value must be >= 0, actual value '${n}'`);
+  return n;
+}
+
+/** The documents of a finished query, handed out in batches. */
+export class QueryCursor implements ServerCursor {
+  readonly isChangeStream = false;
+  private killed = false;
+
+  constructor(
+    readonly id: Long,
+    readonly ns: string,
+    private readonly docs: Document[],
+    private pos: number,
+  ) {}
+
+  get remaining(): number {
+    return this.docs.length - this.pos;
+  }
+
+  async getMore(cmd: Document): Promise<Document> {
+    await Promise.resolve();
+    if (this.killed) fail(43, `cursor id ${this.id.toString()} not found`);
+    const batch = takeBatch(this.docs, this.pos, readBatchSize(cmd.batchSize) ?? 0);
+    this.pos += batch.length;
+    const done = this.pos >= this.docs.length;
+    return { cursor: { nextBatch: batch, id: done ? Long.ZERO : this.id, ns: this.ns }, ok: 1 };
+  }
+
+  kill(): void {
+    this.killed = true;
+  }
+}
+
+/**
+ * The reply to a command that opens a query cursor (`find`, `aggregate`, list commands): the
+ * first batch, and a registered cursor when documents remain (unless `singleBatch`).
+ */
+export function cursorReply(
+  ctx: CommandContext,
+  ns: string,
+  docs: Document[],
+  opts: { batchSize?: number; singleBatch?: boolean } = {},
+): Document {
+  const limit = opts.batchSize ?? DEFAULT_FIRST_BATCH;
+  // batchSize 0 on the first batch means "open the cursor, return nothing yet".
+  const firstBatch = limit === 0 ? [] : takeBatch(docs, 0, limit);
+  let id = Long.ZERO;
+  if (!opts.singleBatch && firstBatch.length < docs.length) {
+    id = ctx.server.cursors.nextId();
+    ctx.server.cursors.add(new QueryCursor(id, ns, docs, firstBatch.length));
+  }
+  return { cursor: { firstBatch, id, ns }, ok: 1 };
+}
+
+function readCursorId(v: unknown, field: string): Long {
+  if (v instanceof Long) return v;
+  const n = toNumber(v);
+  if (n === undefined || !Number.isInteger(n) || bsonType(v) === 'bool') {
+    fail(14, `BSON field '${field}' is the wrong type '${bsonType(v)}', expected type 'long'`);
+  }
+  return Long.fromNumber(n);
+}
+
+/** `getMore` and `killCursors`. */
+export const cursorCommands: Record<string, CommandHandler> = {
+  async getMore(cmd, ctx) {
+    const id = readCursorId(cmd.getMore, 'getMore');
+    if (typeof cmd.collection !== 'string' || cmd.collection === '') {
+      fail(40414, "BSON field 'getMore.collection' is missing but a required field");
+    }
+    const cursors = ctx.server.cursors;
+    const cursor = cursors.get(id);
+    if (!cursor) fail(43, `cursor id ${id.toString()} not found`);
+    const ns = `${ctx.db}.${cmd.collection}`;
+    if (cursor.ns !== ns) {
+      fail(
+        13,
+        `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`,
+      );
+    }
+    let reply: Document;
+    try {
+      reply = await cursor.getMore(cmd, ctx);
+    } catch (e) {
+      // A failed getMore ends the cursor on a real server too.
+      if (e instanceof ServerError) {
+        cursor.kill();
+        cursors.remove(id);
+      }
+      throw e;
+    }
+    const replyId = (reply.cursor as Document | undefined)?.id;
+    if (replyId instanceof Long && replyId.isZero()) cursors.remove(id);
+    return reply;
+  },
+
+  killCursors(cmd, ctx) {
+    if (!Array.isArray(cmd.cursors)) {
+      fail(40414, "BSON field 'killCursors.cursors' is missing but a required field");
+    }
+    const killed: Long[] = [];
+    const notFound: Long[] = [];
+    for (const raw of cmd.cursors as unknown[]) {
+      const id = readCursorId(raw, 'killCursors.cursors');
+      const cursor = ctx.server.cursors.get(id);
+      if (cursor) {
+        cursor.kill();
+        ctx.server.cursors.remove(id);
+        killed.push(id);
+      } else {
+        notFound.push(id);
+      }
+    }
+    return {
+      cursorsKilled: killed,
+      cursorsNotFound: notFound,
+      cursorsAlive: [],
+      cursorsUnknown: [],
+      ok: 1,
+    };
+  },
+};
