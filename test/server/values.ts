@@ -13,7 +13,6 @@ import {
   Int32,
   Long,
 } from 'bson';
-import { ServerError } from './errors.js';
 
 /** Options every BSON decode in the server uses, so values keep their exact BSON type. */
 export const EXACT: Readonly<{ promoteValues: false; bsonRegExp: true }> = {

@@ -1,0 +1,161 @@
+// One client socket: bytes in → whole messages → dispatch → reply bytes out. Messages on one
+// connection are answered in order, one at a time (as mongod does); each connection runs
+// independently, so a getMore waiting on one never holds up another.
+import type { Socket } from 'node:net';
+import { type Document, Double, Int32 } from 'bson';
+import { CLOSE_CONNECTION, type DispatchResult, dispatchLegacy, dispatchMsg } from './dispatch.js';
+import type { ConnectionInfo, ServerState } from './types.js';
+import {
+  FrameReader,
+  MORE_TO_COME,
+  type Message,
+  OP_MSG,
+  OP_QUERY,
+  ProtocolError,
+  encodeOpMsg,
+  encodeOpReply,
+  parseMessage,
+  readHeader,
+} from './wire.js';
+
+let nextRequestId = 1;
+const debug = (): boolean => Boolean(process.env.MONGO_TAIL_TEST_SERVER_DEBUG);
+
+/** A client connection; also the `ConnectionInfo` handlers see. */
+export class Connection implements ConnectionInfo {
+  appName?: string;
+  /** `host:port` of the client, for `whatsmyuri`. */
+  readonly remote: string;
+  private isClosed = false;
+  private readonly reader = new FrameReader();
+  private queue: Promise<void> = Promise.resolve();
+  private readonly closeListeners: (() => void)[] = [];
+
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly server: ServerState,
+  ) {
+    this.remote = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.markClosed());
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Runs `listener` once the socket is gone (at once if it already is). */
+  onClose(listener: () => void): void {
+    if (this.isClosed) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  /** Destroys the socket: what a network failure looks like to the client. */
+  close(): void {
+    this.socket.destroy();
+    this.markClosed();
+  }
+
+  private markClosed(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.reader.push(chunk);
+    } catch (err) {
+      if (debug()) console.error(`[test-server] conn${this.id}: ${(err as Error).message}`);
+      this.close();
+      return;
+    }
+    for (const frame of frames) {
+      this.queue = this.queue.then(() => this.handle(frame));
+    }
+  }
+
+  private async handle(frame: Buffer): Promise<void> {
+    if (this.isClosed) return;
+    let message: Message;
+    try {
+      message = parseMessage(frame);
+    } catch (err) {
+      this.replyToBadMessage(frame, err);
+      return;
+    }
+    if (message.opCode !== OP_MSG && message.opCode !== OP_QUERY) {
+      this.close(); // a server never receives OP_REPLY
+      return;
+    }
+    let result: DispatchResult;
+    try {
+      result =
+        message.opCode === OP_MSG
+          ? await dispatchMsg(message.body, this.server, this)
+          : await dispatchLegacy(message.fullCollectionName, message.query, this.server, this);
+    } catch (err) {
+      // dispatch turns handler failures into replies; reaching here is a bug in the server.
+      if (debug()) console.error(`[test-server] conn${this.id}:`, err);
+      this.close();
+      return;
+    }
+    if (result === CLOSE_CONNECTION) {
+      this.close();
+      return;
+    }
+    // moreToCome: the client expects no answer (e.g. endSessions).
+    if (message.opCode === OP_MSG && message.flagBits & MORE_TO_COME) return;
+    this.reply(message.opCode, message.header.requestID, result);
+  }
+
+  private reply(opCode: typeof OP_MSG | typeof OP_QUERY, responseTo: number, body: Document): void {
+    const encode = (doc: Document): Buffer =>
+      opCode === OP_MSG
+        ? encodeOpMsg({ requestID: nextRequestId++, responseTo, body: doc })
+        : encodeOpReply({ requestID: nextRequestId++, responseTo, documents: [doc] });
+    let bytes: Buffer;
+    try {
+      bytes = encode(body);
+    } catch (err) {
+      // A reply BSON cannot hold (e.g. too large): the client still gets an answer.
+      bytes = encode({
+        ok: new Double(0),
+        errmsg: `cannot encode the reply: ${(err as Error).message}`,
+        code: new Int32(1),
+        codeName: 'InternalError',
+      });
+    }
+    this.write(bytes);
+  }
+
+  /** A message that framed correctly but does not parse: answer with its error, or hang up. */
+  private replyToBadMessage(frame: Buffer, err: unknown): void {
+    if (!(err instanceof ProtocolError) || err.fatal) {
+      this.close();
+      return;
+    }
+    const header = readHeader(frame);
+    if (header.opCode !== OP_MSG && header.opCode !== OP_QUERY) {
+      this.close();
+      return;
+    }
+    const moreToCome =
+      header.opCode === OP_MSG && frame.length >= 20 && frame.readUInt32LE(16) & MORE_TO_COME;
+    if (moreToCome) return;
+    this.reply(header.opCode, header.requestID, {
+      ok: new Double(0),
+      errmsg: err.message,
+      code: new Int32(err.code),
+      codeName: err.codeName,
+    });
+  }
+
+  private write(bytes: Buffer): void {
+    if (!this.isClosed) this.socket.write(bytes);
+  }
+}

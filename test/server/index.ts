@@ -1,0 +1,113 @@
+// The test server's start/stop API: a MongoDB 8.0 single-node replica set (or a standalone) in
+// this process, listening on loopback, for tests and for `npm run test-server`.
+import * as net from 'node:net';
+import { Connection } from './connection.js';
+import { Cursors } from './commands/cursors.js';
+import { Oplog } from './oplog.js';
+import { Storage } from './storage.js';
+import { topologyOf } from './topology.js';
+import type { ServerState, TopologyKind } from './types.js';
+
+export interface TestServerOptions {
+  /** TCP port; 0 (the default here) picks a free one. */
+  port?: number;
+  /** Interface to listen on and to report in `hosts`/`me`; default 127.0.0.1. */
+  host?: string;
+  /** Default `replset` (set name `rs0`). */
+  topology?: TopologyKind;
+  /** Oplog capacity in entries (default 1,000,000). */
+  oplogSize?: number;
+  /** Idle no-op write period in ms (default 10,000). */
+  noopIntervalMs?: number;
+}
+
+export interface TestServer {
+  /** The connection string clients use. */
+  readonly uri: string;
+  readonly host: string;
+  readonly port: number;
+  readonly state: ServerState;
+  /** Closes the listener, every client socket and the oplog's timer. */
+  stop(): Promise<void>;
+  /** Destroys every open client socket, as a network failure would. */
+  dropConnections(): void;
+  /** Drops the oplog's history (resuming from before now then fails with 286). */
+  truncateOplog(): void;
+}
+
+export const DEFAULT_SET_NAME = 'rs0';
+const DEFAULT_OPLOG_SIZE = 1_000_000;
+
+/** Starts a server and resolves once it accepts connections. */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const topology = opts.topology ?? 'replset';
+  const connections = new Set<Connection>();
+  let nextConnectionId = 1;
+
+  const listener = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(opts.port ?? 0, host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  const address = listener.address();
+  if (address === null || typeof address === 'string') throw new Error('unexpected listen address');
+  const port = address.port;
+  const me = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  const oplog = new Oplog({
+    maxEntries: opts.oplogSize ?? DEFAULT_OPLOG_SIZE,
+    ...(opts.noopIntervalMs !== undefined ? { noopIntervalMs: opts.noopIntervalMs } : {}),
+  });
+  const serverState: ServerState = {
+    topology,
+    ...(topology === 'replset' ? { setName: DEFAULT_SET_NAME } : {}),
+    me,
+    oplog,
+    storage: new Storage(oplog),
+    cursors: new Cursors(),
+  };
+  const topo = topologyOf(serverState);
+  // This runs in the microtasks right after the 'listening' callback, before the event loop
+  // polls for I/O again, so no connection can arrive before the handler is attached.
+  listener.on('connection', (socket: net.Socket) => {
+    const conn = new Connection(nextConnectionId++, socket, serverState);
+    connections.add(conn);
+    topo.connectionsCurrent++;
+    topo.connectionsCreated++;
+    conn.onClose(() => {
+      connections.delete(conn);
+      topo.connectionsCurrent--;
+    });
+  });
+
+  const uri =
+    topology === 'replset' ? `mongodb://${me}/?replicaSet=${DEFAULT_SET_NAME}` : `mongodb://${me}/`;
+
+  const dropConnections = (): void => {
+    for (const conn of [...connections]) conn.close();
+  };
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= new Promise<void>((resolve) => {
+      listener.close(() => resolve());
+      dropConnections();
+      oplog.close();
+    });
+    return stopping;
+  };
+
+  return {
+    uri,
+    host,
+    port,
+    state: serverState,
+    stop,
+    dropConnections,
+    truncateOplog: () => oplog.truncate(),
+  };
+}

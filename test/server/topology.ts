@@ -1,0 +1,105 @@
+// What the server says about itself: the hello / isMaster reply of a single-node replica set's
+// primary or of a standalone, reporting MongoDB 8.0. `topologyVersion` is deliberately absent:
+// without it drivers poll hello instead of holding an exhaust stream open (wire-protocol.md).
+import { type Document, Double, Int32, Long, ObjectId, type Timestamp } from 'bson';
+import type { CommandContext, ServerState } from './types.js';
+
+export const SERVER_VERSION = '8.0.4';
+export const VERSION_ARRAY: readonly number[] = [8, 0, 4, 0];
+/** 25 is MongoDB 8.0's wire version; 0 lets old clients (pymongo 3.11 speaks ≤ 9) connect. */
+export const MAX_WIRE_VERSION = 25;
+export const MIN_WIRE_VERSION = 0;
+export const MAX_BSON_OBJECT_SIZE = 16_777_216;
+export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
+export const MAX_WRITE_BATCH_SIZE = 100_000;
+export const LOGICAL_SESSION_TIMEOUT_MINUTES = 30;
+/** The election term; the electionId embeds it the way a real primary does. */
+export const TERM = 1;
+
+/** Per-server facts that are not part of the shared `ServerState` contract. */
+export class Topology {
+  /** `7fffffff` + term as 16 hex digits: the form real replica-set primaries report. */
+  readonly electionId = new ObjectId(`7fffffff${TERM.toString(16).padStart(16, '0')}`);
+  readonly setVersion = 1;
+  readonly startedAt = new Date();
+  /** Open client connections, and every connection ever accepted. */
+  connectionsCurrent = 0;
+  connectionsCreated = 0;
+}
+
+const topologies = new WeakMap<ServerState, Topology>();
+
+/** The `Topology` of a server, created on first use (handlers tested without `index.ts`). */
+export function topologyOf(state: ServerState): Topology {
+  let topo = topologies.get(state);
+  if (!topo) {
+    topo = new Topology();
+    topologies.set(state, topo);
+  }
+  return topo;
+}
+
+/** Replica-set optime `{ts, t}` as hello, replSetGetStatus and write replies show it. */
+export function opTime(ts: Timestamp): Document {
+  return { ts, t: Long.fromNumber(TERM) };
+}
+
+/** The wall-clock time a cluster Timestamp stands for (its seconds part). */
+export function timestampDate(ts: Timestamp): Date {
+  return new Date(ts.t * 1000);
+}
+
+/**
+ * The reply to hello (`isWritablePrimary`) or isMaster (`ismaster`), fields in the order a real
+ * server writes them. Records the handshake's `client.application.name` on the connection.
+ */
+export function helloReply(cmd: Document, ctx: CommandContext, legacy: boolean): Document {
+  const { server, connection } = ctx;
+  const topo = topologyOf(server);
+  const appName = applicationName(cmd);
+  if (appName !== undefined && connection.appName === undefined) connection.appName = appName;
+
+  const reply: Document = {};
+  if (cmd.helloOk !== undefined && legacy) reply.helloOk = true;
+  if (server.topology === 'replset') {
+    const last = server.oplog.lastTimestamp;
+    const lastDate = timestampDate(last);
+    reply.hosts = [server.me];
+    reply.setName = server.setName ?? 'rs0';
+    reply.setVersion = new Int32(topo.setVersion);
+    reply[legacy ? 'ismaster' : 'isWritablePrimary'] = true;
+    reply.secondary = false;
+    reply.primary = server.me;
+    reply.me = server.me;
+    reply.electionId = topo.electionId;
+    reply.lastWrite = {
+      opTime: opTime(last),
+      lastWriteDate: lastDate,
+      majorityOpTime: opTime(last),
+      majorityWriteDate: lastDate,
+    };
+  } else {
+    reply[legacy ? 'ismaster' : 'isWritablePrimary'] = true;
+  }
+  reply.maxBsonObjectSize = new Int32(MAX_BSON_OBJECT_SIZE);
+  reply.maxMessageSizeBytes = new Int32(MAX_MESSAGE_SIZE_BYTES);
+  reply.maxWriteBatchSize = new Int32(MAX_WRITE_BATCH_SIZE);
+  reply.localTime = new Date();
+  reply.logicalSessionTimeoutMinutes = new Int32(LOGICAL_SESSION_TIMEOUT_MINUTES);
+  reply.connectionId = new Int32(connection.id);
+  reply.minWireVersion = new Int32(MIN_WIRE_VERSION);
+  reply.maxWireVersion = new Int32(MAX_WIRE_VERSION);
+  reply.readOnly = false;
+  reply.ok = new Double(1);
+  return reply;
+}
+
+/** `client.application.name` from a handshake, if it is a string. */
+function applicationName(cmd: Document): string | undefined {
+  const client: unknown = cmd.client;
+  if (typeof client !== 'object' || client === null) return undefined;
+  const app: unknown = (client as Document).application;
+  if (typeof app !== 'object' || app === null) return undefined;
+  const name: unknown = (app as Document).name;
+  return typeof name === 'string' ? name : undefined;
+}
