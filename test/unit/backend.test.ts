@@ -10,7 +10,7 @@ import {
   redactUri,
   startBackend,
 } from '../helpers/backend.js';
-import globalSetup from '../helpers/global-setup.js';
+import globalSetup, { type BackendHolder } from '../helpers/global-setup.js';
 import globalTeardown from '../helpers/global-teardown.js';
 import { backendKind, testUri, uniqueDbName } from '../helpers/testenv.js';
 
@@ -121,18 +121,26 @@ describe('redactUri', () => {
 
 describe('global setup and teardown', () => {
   const saved = { ...process.env };
+  const holder = globalThis as BackendHolder;
+  // When jest runs in band, this test shares its global with the run's own globalSetup:
+  // set the run's backend aside (and its environment) so this test starts and stops its own.
+  const running = holder.__mongoTailTestBackend;
   let stderr: ReturnType<typeof spyOnStderr>;
   const spyOnStderr = () => jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
 
   beforeEach(() => {
     delete process.env['MONGO_TAIL_TEST_URI'];
     delete process.env['MONGO_TAIL_TEST_BACKEND'];
+    delete process.env['MONGO_TAIL_TEST_RESOLVED_URI'];
+    delete process.env['MONGO_TAIL_TEST_RESOLVED_BACKEND'];
+    delete holder.__mongoTailTestBackend;
     stderr = spyOnStderr();
   });
 
   afterEach(() => {
     stderr.mockRestore();
     process.env = { ...saved };
+    if (running) holder.__mongoTailTestBackend = running;
   });
 
   test('start once, expose the URI, print one line, stop on teardown', async () => {
