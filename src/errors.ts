@@ -63,3 +63,19 @@ export class InvalidatedError extends TailError {
     super(message, ExitCode.Invalidated, hint);
   }
 }
+
+/** A file-system error in words for messages: "no such file", "permission denied", … */
+export function describeFsError(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = String(error.code);
+    if (code === 'ENOENT') return 'no such file or directory';
+    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+    if (code === 'EISDIR') return 'it is a directory';
+    if (code === 'ENOTDIR') return 'a parent is not a directory';
+    if (code === 'ENOSPC') return 'no space left on device';
+    return code;
+  }
+  return typeof error === 'object' && error !== null && 'message' in error
+    ? String(error.message)
+    : String(error);
+}

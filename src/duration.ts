@@ -1,0 +1,51 @@
+// Durations as people type them: `500ms`, `15s`, `15m`, `2h`, `1d`, or combined (`1h30m`).
+// A bare number is refused: "10" could mean seconds or milliseconds, and guessing is how a
+// timeout ends up 1000 times too short.
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+
+/** Why a duration could not be parsed; the caller names the flag. */
+export class DurationError extends Error {}
+
+/** Parses `500ms`, `15s`, `1h30m`… into milliseconds (a whole number). */
+export function parseDuration(text: string): number {
+  const input = text.trim();
+  if (input === '') throw new DurationError('empty duration');
+  if (/^\d+(\.\d+)?$/.test(input)) {
+    throw new DurationError(`"${text}" has no unit (use ms, s, m, h or d, e.g. ${input}s)`);
+  }
+  let total = 0;
+  PART.lastIndex = 0;
+  while (PART.lastIndex < input.length) {
+    const start = PART.lastIndex;
+    const match = PART.exec(input);
+    if (match === null || match.index !== start) {
+      throw new DurationError(`"${text}" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)`);
+    }
+    const [, amount = '0', unit = 'ms'] = match;
+    total += Number(amount) * (UNIT_MS[unit] ?? 1);
+  }
+  if (!Number.isFinite(total)) throw new DurationError(`"${text}" is too long`);
+  return Math.round(total);
+}
+
+/** Renders milliseconds compactly for messages: 1500 → "1.5s", 900000 → "15m". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}

@@ -1,0 +1,162 @@
+// main(argv, io) → exit code. Wires the steps and is the one place where errors become exit
+// codes and messages: a TailError prints `mongo-tail: <message>` (and a `hint:` line), never a
+// stack; anything else is a bug and says so (with the stack when MONGO_TAIL_DEBUG is set).
+// Nothing below calls process.exit.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parseArgs } from './cli.js';
+import { ExitCode, TailError, UsageError, describeFsError } from './errors.js';
+import { resolveColor, resolveOptions } from './options.js';
+import { redactText, secretsOf } from './redact.js';
+import { runTail, type StopSignal, type TailIo } from './tail.js';
+import { decodeToken, describeToken, TokenError } from './token.js';
+import type { RetryPolicy } from './source.js';
+
+/** Everything main touches outside itself; tests pass fakes. */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: Readonly<Record<string, string | undefined>>;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
+  onSignal?: (handler: (signal: StopSignal) => void) => () => void;
+  /** The clock for --since/--until durations. */
+  now?: () => Date;
+  /** Re-open policy after transient failures (tests shorten it). */
+  retry?: RetryPolicy;
+}
+
+/** Runs mongo-tail with `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  // Whatever the user passed that may hold a password is masked in every message.
+  const secrets = [...argv, io.env.MONGODB_URI ?? ''].flatMap(secretsOf);
+  const redact = (text: string): string => redactText(text, secrets);
+  try {
+    const invocation = parseArgs(argv);
+    switch (invocation.command) {
+      case 'print':
+        await write(io.stdout, invocation.text);
+        return ExitCode.Ok;
+      case 'token': {
+        const color = resolveColor(invocation.color, io);
+        await write(io.stdout, `${describeToken(readTokenArg(invocation.input), { color })}\n`);
+        return ExitCode.Ok;
+      }
+      case 'tail': {
+        const options = resolveOptions(invocation.flags, invocation.namespaces, {
+          env: io.env,
+          stdoutIsTTY: io.stdoutIsTTY,
+          now: io.now?.() ?? new Date(),
+        });
+        const tailIo: TailIo = {
+          stdout: io.stdout,
+          stderr: io.stderr,
+          stderrIsTTY: io.stderrIsTTY,
+          stderrColor: resolveColor(invocation.flags.color, {
+            env: io.env,
+            stdoutIsTTY: io.stderrIsTTY,
+          }),
+          redact,
+        };
+        if (io.onSignal !== undefined) tailIo.onSignal = io.onSignal;
+        if (io.retry !== undefined) tailIo.retry = io.retry;
+        return await runTail(options, tailIo);
+      }
+    }
+  } catch (error) {
+    return report(error, io, redact);
+  }
+}
+
+/** `mongo-tail token X`: X is a token file when such a file exists, else the token itself. */
+function readTokenArg(input: string): ReturnType<typeof decodeToken> {
+  let text = input;
+  if (existsSync(input) && statSync(input).isFile()) {
+    try {
+      text = readFileSync(input, 'utf8').trim();
+    } catch (error) {
+      throw new UsageError(`cannot read ${input} (${describeFsError(error)})`);
+    }
+  }
+  try {
+    return decodeToken(text);
+  } catch (error) {
+    if (error instanceof TokenError) {
+      throw new UsageError(
+        `${text === input ? 'not a resume token' : `${input} does not hold a resume token`}: ${error.message}`,
+        'give a token file, {"_data":"82…"} or the hex',
+      );
+    }
+    throw error;
+  }
+}
+
+function report(error: unknown, io: Io, redact: (text: string) => string): number {
+  const { code, text } = failureReport(error, (io.env.MONGO_TAIL_DEBUG ?? '') !== '');
+  io.stderr.write(redact(text));
+  return code;
+}
+
+/** The exit code and stderr text for a failure (pure; `debug` = MONGO_TAIL_DEBUG is set). */
+export function failureReport(error: unknown, debug: boolean): { code: number; text: string } {
+  const lines: string[] = [];
+  let code: number;
+  if (error instanceof TailError) {
+    code = error.exitCode;
+    lines.push(`mongo-tail: ${error.message}`);
+    if (error.hint !== undefined) lines.push(`hint: ${error.hint}`);
+    if (debug && error.stack !== undefined) lines.push(error.stack);
+  } else {
+    code = ExitCode.Unexpected;
+    const message = error instanceof Error ? error.message : String(error);
+    if (debug) {
+      lines.push(`mongo-tail: unexpected error: ${message}`);
+      if (error instanceof Error && error.stack !== undefined) lines.push(error.stack);
+      lines.push('mongo-tail: this is a bug; please report it with the lines above');
+    } else {
+      lines.push(`mongo-tail: unexpected error: ${message} (set MONGO_TAIL_DEBUG=1 for details)`);
+    }
+  }
+  return { code, text: `${lines.join('\n')}\n` };
+}
+
+function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    stream.write(text, () => resolve());
+  });
+}
+
+/** The real process: stdio, environment, and SIGINT/SIGTERM. */
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    // A terminal that reports no width (a bare pty, e.g. under `script`) cannot host a
+    // spinner: ora would compute an endless number of lines to clear.
+    stderrIsTTY: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
+    onSignal: (handler) => {
+      let stopping = false;
+      const signals = ['SIGINT', 'SIGTERM'] as const;
+      const listener = (signal: StopSignal): void => {
+        if (stopping) {
+          // A second signal: no more waiting for a clean stop. Without our listeners the
+          // signal's default action ends the process.
+          unsubscribe();
+          process.kill(process.pid, signal);
+          return;
+        }
+        // Stay subscribed: other listeners (ora's signal-exit) re-raise the signal when they
+        // believe they are alone, which would kill the process before the token is saved.
+        stopping = true;
+        handler(signal);
+      };
+      const unsubscribe = (): void => {
+        for (const signal of signals) process.off(signal, listener);
+      };
+      for (const signal of signals) process.on(signal, listener);
+      return unsubscribe;
+    },
+  };
+}

@@ -1,0 +1,550 @@
+// Flags + environment → one validated TailOptions. Nothing here touches the network; the only
+// input read from disk is a `--pipeline @file` / `--resume-after @file` argument.
+//
+// Precedence, written once: defaults < environment < flags.
+//   uri:   --uri  > MONGODB_URI  > mongodb://localhost:27017
+//   color: --color/--no-color  > FORCE_COLOR (0/false = off)  > NO_COLOR (any value = off)
+//          > "stdout is a terminal"; only the pretty format is ever coloured.
+//   format: --format > pretty on a terminal, json otherwise.
+import { readFileSync } from 'node:fs';
+import { EJSON, type Binary, type Document, type Timestamp } from 'bson';
+import type { Format } from './format/index.js';
+import { DurationError, parseDuration } from './duration.js';
+import { describeFsError, UsageError } from './errors.js';
+import { resolveTarget, type WatchTarget } from './namespace.js';
+import {
+  compareTimestamps,
+  formatTimestamp,
+  parseWhen,
+  sinceTimestamp,
+  untilTimestamp,
+  WhenError,
+} from './when.js';
+
+/** The flags as commander hands them over: strings and booleans, unvalidated. */
+export interface RawFlags {
+  uri?: string;
+  connectTimeout?: string;
+  ops?: string[];
+  filter?: string;
+  match?: string;
+  pipeline?: string;
+  fullDocument?: string;
+  fullDocumentBeforeChange?: string;
+  expanded?: boolean;
+  tokenFile?: string;
+  resumeAfter?: string;
+  startAfter?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  idleTimeout?: string;
+  exitOnInvalidate?: boolean;
+  checkpointInterval?: string;
+  format?: string;
+  color?: boolean;
+  quiet?: boolean;
+  batchSize?: string;
+  maxAwait?: string;
+}
+
+/**
+ * A resume token as the server sends it. `_typeBits` appears when the event's key holds
+ * numbers whose exact type the hex cannot carry (a Long or Double `_id`); it is kept as is.
+ */
+export interface ResumeToken {
+  _data: string;
+  _typeBits?: Binary;
+}
+
+export type FullDocumentMode = 'default' | 'updateLookup' | 'whenAvailable' | 'required';
+export type BeforeChangeMode = 'off' | 'whenAvailable' | 'required';
+
+/** Where the stream starts when no token file position applies. */
+export type StartPosition =
+  | { kind: 'now' }
+  | { kind: 'resumeAfter'; token: ResumeToken }
+  | { kind: 'startAfter'; token: ResumeToken }
+  | { kind: 'since'; ts: Timestamp };
+
+/** When to stop by cluster time: `now` is resolved against the server at start. */
+export type UntilSpec = { kind: 'now' } | { kind: 'at'; ts: Timestamp };
+
+/** Everything the tailer needs, validated. */
+export interface TailOptions {
+  uri: string;
+  target: WatchTarget;
+  ops?: string[];
+  filter?: Document;
+  match?: Document;
+  pipeline: Document[];
+  fullDocument?: FullDocumentMode;
+  fullDocumentBeforeChange?: BeforeChangeMode;
+  expanded: boolean;
+  start: StartPosition;
+  tokenFile?: string;
+  until?: UntilSpec;
+  limit?: number;
+  idleTimeoutMs?: number;
+  exitOnInvalidate: boolean;
+  checkpointIntervalMs: number;
+  connectTimeoutMs: number;
+  format: Format;
+  color: boolean;
+  quiet: boolean;
+  batchSize?: number;
+  maxAwaitMs?: number;
+  /** Zone for pretty times: $TZ when it names a valid zone, else the process default. */
+  timeZone?: string;
+}
+
+/** What the environment contributes besides variables. */
+export interface OptionContext {
+  env: Readonly<Record<string, string | undefined>>;
+  stdoutIsTTY: boolean;
+  now: Date;
+  /** Reads an `@file` argument; injectable for tests. */
+  readText?: (path: string) => string;
+}
+
+export const DEFAULT_URI = 'mongodb://localhost:27017';
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1_000;
+
+/** Operation types every stream can carry. */
+export const BASIC_OPS = [
+  'insert',
+  'update',
+  'replace',
+  'delete',
+  'drop',
+  'rename',
+  'dropDatabase',
+  'invalidate',
+] as const;
+/** Operation types only sent with showExpandedEvents (--expanded). */
+export const EXPANDED_OPS = [
+  'create',
+  'createIndexes',
+  'dropIndexes',
+  'modify',
+  'shardCollection',
+  'refineCollectionShardKey',
+  'reshardCollection',
+] as const;
+
+const FORMATS: readonly Format[] = ['pretty', 'json', 'canonical'];
+const FULL_DOCUMENT: readonly FullDocumentMode[] = [
+  'default',
+  'updateLookup',
+  'whenAvailable',
+  'required',
+];
+const BEFORE_CHANGE: readonly BeforeChangeMode[] = ['off', 'whenAvailable', 'required'];
+
+/** Stages MongoDB accepts after $changeStream (anything else is refused with code 20). */
+export const ALLOWED_STAGES = [
+  '$match',
+  '$project',
+  '$addFields',
+  '$set',
+  '$unset',
+  '$replaceRoot',
+  '$replaceWith',
+  '$redact',
+  '$changeStreamSplitLargeEvent',
+] as const;
+
+/** Validates flags, namespaces and environment into TailOptions; throws UsageError. */
+export function resolveOptions(
+  flags: RawFlags,
+  namespaces: readonly string[],
+  ctx: OptionContext,
+): TailOptions {
+  const readText = ctx.readText ?? ((path: string) => readFileSync(path, 'utf8'));
+
+  const uri = resolveUri(flags.uri, ctx.env);
+  const target = resolveTarget(namespaces);
+  const expanded = flags.expanded === true;
+  const ops = flags.ops === undefined ? undefined : parseOps(flags.ops, expanded);
+
+  const filter = flags.filter === undefined ? undefined : parseDocument('--filter', flags.filter);
+  if (filter !== undefined) checkFilter(filter);
+  const match = flags.match === undefined ? undefined : parseDocument('--match', flags.match);
+  const pipeline = flags.pipeline === undefined ? [] : parsePipeline(flags.pipeline, readText);
+
+  const fullDocument = oneOf('--full-document', flags.fullDocument, FULL_DOCUMENT);
+  const fullDocumentBeforeChange = oneOf(
+    '--full-document-before-change',
+    flags.fullDocumentBeforeChange,
+    BEFORE_CHANGE,
+  );
+
+  const start = resolveStart(flags, ctx, readText);
+  const until = flags.until === undefined ? undefined : parseUntil(flags.until, ctx.now);
+  if (until?.kind === 'at' && start.kind === 'since' && compareTimestamps(until.ts, start.ts) < 0) {
+    throw new UsageError(
+      `--until ${flags.until} is before --since ${flags.since}`,
+      'nothing could be printed; check the two times',
+    );
+  }
+
+  const tokenFile = flags.tokenFile;
+  if (tokenFile !== undefined && tokenFile.trim() === '') {
+    throw new UsageError('--token-file needs a file path');
+  }
+  if (flags.checkpointInterval !== undefined && tokenFile === undefined) {
+    throw new UsageError('--checkpoint-interval only applies with --token-file');
+  }
+
+  const format = flags.format === undefined ? undefined : oneOf('--format', flags.format, FORMATS);
+  const resolvedFormat: Format = format ?? (ctx.stdoutIsTTY ? 'pretty' : 'json');
+
+  const options: TailOptions = {
+    uri,
+    target,
+    pipeline,
+    expanded,
+    start,
+    exitOnInvalidate: flags.exitOnInvalidate === true,
+    checkpointIntervalMs:
+      flags.checkpointInterval === undefined
+        ? DEFAULT_CHECKPOINT_INTERVAL_MS
+        : duration('--checkpoint-interval', flags.checkpointInterval, { allowZero: true }),
+    connectTimeoutMs:
+      flags.connectTimeout === undefined
+        ? DEFAULT_CONNECT_TIMEOUT_MS
+        : duration('--connect-timeout', flags.connectTimeout),
+    format: resolvedFormat,
+    color: resolvedFormat === 'pretty' && resolveColor(flags.color, ctx),
+    quiet: flags.quiet === true,
+  };
+  if (ops !== undefined) options.ops = ops;
+  if (filter !== undefined) options.filter = filter;
+  if (match !== undefined) options.match = match;
+  if (fullDocument !== undefined) options.fullDocument = fullDocument;
+  if (fullDocumentBeforeChange !== undefined) {
+    options.fullDocumentBeforeChange = fullDocumentBeforeChange;
+  }
+  if (tokenFile !== undefined) options.tokenFile = tokenFile;
+  if (until !== undefined) options.until = until;
+  if (flags.limit !== undefined) options.limit = positiveInteger('--limit', flags.limit);
+  if (flags.idleTimeout !== undefined) {
+    options.idleTimeoutMs = duration('--idle-timeout', flags.idleTimeout);
+  }
+  if (flags.batchSize !== undefined) {
+    options.batchSize = positiveInteger('--batch-size', flags.batchSize);
+  }
+  if (flags.maxAwait !== undefined)
+    options.maxAwaitMs = milliseconds('--max-await', flags.maxAwait);
+  const timeZone = validZone(ctx.env.TZ);
+  if (timeZone !== undefined) options.timeZone = timeZone;
+  return options;
+}
+
+function resolveUri(flag: string | undefined, env: OptionContext['env']): string {
+  const fromEnv = env.MONGODB_URI;
+  const uri = flag ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_URI);
+  const where = flag !== undefined ? '--uri' : 'MONGODB_URI';
+  if (!/^mongodb(\+srv)?:\/\//i.test(uri)) {
+    // The value itself is not echoed: it may hold a password in an unexpected shape.
+    throw new UsageError(
+      `${where} must start with mongodb:// or mongodb+srv://`,
+      'e.g. --uri mongodb://localhost:27017/?replicaSet=rs0',
+    );
+  }
+  return uri;
+}
+
+/** Colour for a terminal-facing output: flag > FORCE_COLOR > NO_COLOR > is it a terminal. */
+export function resolveColor(
+  flag: boolean | undefined,
+  ctx: Pick<OptionContext, 'env' | 'stdoutIsTTY'>,
+): boolean {
+  if (flag !== undefined) return flag;
+  const force = ctx.env.FORCE_COLOR;
+  if (force !== undefined) return !['0', 'false'].includes(force.toLowerCase());
+  if (ctx.env.NO_COLOR !== undefined && ctx.env.NO_COLOR !== '') return false;
+  return ctx.stdoutIsTTY;
+}
+
+function validZone(zone: string | undefined): string | undefined {
+  if (zone === undefined || zone === '') return undefined;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return zone;
+  } catch {
+    return undefined; // e.g. a POSIX rule string Intl does not know: keep the default
+  }
+}
+
+function parseOps(values: readonly string[], expanded: boolean): string[] {
+  const names = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  if (names.length === 0) throw new UsageError('--ops needs at least one operation type');
+  const valid: readonly string[] = [...BASIC_OPS, ...EXPANDED_OPS];
+  const out: string[] = [];
+  for (const name of names) {
+    if ((EXPANDED_OPS as readonly string[]).includes(name)) {
+      if (!expanded) {
+        throw new UsageError(
+          `--ops ${name} needs --expanded`,
+          `${name} events are only sent with showExpandedEvents; add --expanded`,
+        );
+      }
+    } else if (!(BASIC_OPS as readonly string[]).includes(name)) {
+      const near = valid.find((v) => v.toLowerCase() === name.toLowerCase());
+      throw new UsageError(
+        `--ops: unknown operation type "${name}"` + (near ? ` (did you mean ${near}?)` : ''),
+        `valid: ${BASIC_OPS.join(', ')}; with --expanded also ${EXPANDED_OPS.join(', ')}`,
+      );
+    }
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+/** Parses Extended JSON (canonical types kept: `1` stays an Int32) into a document. */
+function parseEjson(flag: string, text: string): unknown {
+  try {
+    return EJSON.parse(text, { relaxed: false });
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${flag}: invalid JSON: ${why}`, `e.g. ${flag} '{"status": "paid"}'`);
+  }
+}
+
+function parseDocument(flag: string, text: string): Document {
+  const value = parseEjson(flag, text);
+  if (!isPlainDocument(value)) throw new UsageError(`${flag} must be a JSON object, got ${text}`);
+  return value;
+}
+
+// These name document paths inside expressions or run code; they cannot be re-rooted under
+// fullDocument by prefixing field names, so --filter refuses them (use --match instead).
+const UNPREFIXABLE = new Set(['$expr', '$where', '$text', '$jsonSchema', '$function']);
+
+function checkFilter(filter: Document, path = '--filter'): void {
+  for (const [key, value] of Object.entries(filter)) {
+    if (UNPREFIXABLE.has(key)) {
+      throw new UsageError(
+        `${path} cannot use ${key}`,
+        '--filter rewrites field names to fullDocument.<field>; write the $match yourself with --match',
+      );
+    }
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      if (!Array.isArray(value) || value.length === 0) {
+        throw new UsageError(`${path}: ${key} needs a non-empty array of filters`);
+      }
+      for (const part of value) {
+        if (!isPlainDocument(part)) throw new UsageError(`${path}: ${key} entries must be objects`);
+        checkFilter(part, path);
+      }
+    }
+  }
+}
+
+function parsePipeline(arg: string, readText: (path: string) => string): Document[] {
+  let text = arg;
+  let where = '--pipeline';
+  if (arg.startsWith('@')) {
+    const path = arg.slice(1);
+    where = `--pipeline ${arg}`;
+    try {
+      text = readText(path);
+    } catch (error) {
+      throw new UsageError(
+        `cannot read ${path} (${describeFsError(error)})`,
+        'for --pipeline @file',
+      );
+    }
+  }
+  const value = parseEjson(where, text);
+  const stages = Array.isArray(value) ? value : [value];
+  stages.forEach((stage, index) => {
+    if (!isPlainDocument(stage) || Object.keys(stage).length !== 1) {
+      throw new UsageError(`${where}: stage ${index + 1} must be an object with one stage name`);
+    }
+    const [name = ''] = Object.keys(stage);
+    if (!(ALLOWED_STAGES as readonly string[]).includes(name)) {
+      throw new UsageError(
+        `${where}: ${name} is not allowed in a change stream pipeline`,
+        `allowed: ${ALLOWED_STAGES.join(', ')}`,
+      );
+    }
+    if (name === '$changeStreamSplitLargeEvent' && index !== stages.length - 1) {
+      throw new UsageError(`${where}: $changeStreamSplitLargeEvent must be the last stage`);
+    }
+  });
+  return stages as Document[];
+}
+
+function resolveStart(
+  flags: RawFlags,
+  ctx: OptionContext,
+  readText: (path: string) => string,
+): StartPosition {
+  const given = (['resumeAfter', 'startAfter', 'since'] as const).filter(
+    (k) => flags[k] !== undefined,
+  );
+  if (given.length > 1) {
+    const names = given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    throw new UsageError(
+      `${names.join(' and ')} cannot be used together`,
+      'choose one start position',
+    );
+  }
+  if (flags.resumeAfter !== undefined) {
+    return {
+      kind: 'resumeAfter',
+      token: parseToken('--resume-after', flags.resumeAfter, readText),
+    };
+  }
+  if (flags.startAfter !== undefined) {
+    return { kind: 'startAfter', token: parseToken('--start-after', flags.startAfter, readText) };
+  }
+  if (flags.since !== undefined) {
+    const when = parseWhenFlag('--since', flags.since, ctx.now);
+    if (when.kind === 'now') {
+      throw new UsageError('--since now is the default; leave --since out to start from now');
+    }
+    return { kind: 'since', ts: sinceTimestamp(when) };
+  }
+  return { kind: 'now' };
+}
+
+function parseUntil(text: string, now: Date): UntilSpec {
+  const when = parseWhenFlag('--until', text, now);
+  return when.kind === 'now' ? { kind: 'now' } : { kind: 'at', ts: untilTimestamp(when) };
+}
+
+function parseWhenFlag(flag: string, text: string, now: Date): ReturnType<typeof parseWhen> {
+  try {
+    return parseWhen(text, now);
+  } catch (error) {
+    if (error instanceof WhenError) throw new UsageError(`${flag}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * A token argument: `{"_data":"82…"}` (what the token file holds, so `"$(cat pos.json)"`
+ * works), the bare hex, or `@file`.
+ */
+export function parseToken(
+  flag: string,
+  arg: string,
+  readText: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): ResumeToken {
+  let text = arg.trim();
+  if (text.startsWith('@')) {
+    const path = text.slice(1);
+    try {
+      text = readText(path).trim();
+    } catch (error) {
+      throw new UsageError(`${flag}: cannot read ${path} (${describeFsError(error)})`);
+    }
+  }
+  const hint = `${flag} takes a resume token: {"_data":"8266…"} or its hex`;
+  if (/^[0-9a-f]+$/i.test(text)) return checkTokenHex(flag, text, hint);
+  let value: unknown;
+  try {
+    value = EJSON.parse(text, { relaxed: false });
+  } catch {
+    throw new UsageError(`${flag}: not a resume token: ${abbreviate(text)}`, hint);
+  }
+  if (!isPlainDocument(value) || typeof value._data !== 'string') {
+    throw new UsageError(
+      `${flag}: not a resume token (no "_data" string): ${abbreviate(text)}`,
+      hint,
+    );
+  }
+  const extra = Object.keys(value).filter((k) => k !== '_data' && k !== '_typeBits');
+  const typeBits: unknown = value._typeBits;
+  const isBinary = (typeBits as { _bsontype?: unknown } | undefined)?._bsontype === 'Binary';
+  if (extra.length > 0 || (typeBits !== undefined && !isBinary)) {
+    throw new UsageError(
+      `${flag}: not a resume token (unexpected fields): ${abbreviate(text)}`,
+      hint,
+    );
+  }
+  const token = checkTokenHex(flag, value._data, hint);
+  if (isBinary) token._typeBits = typeBits as Binary;
+  return token;
+}
+
+function checkTokenHex(flag: string, hex: string, hint: string): ResumeToken {
+  if (hex === '' || hex.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(hex)) {
+    throw new UsageError(`${flag}: the token's _data is not hex: ${abbreviate(hex)}`, hint);
+  }
+  return { _data: hex };
+}
+
+function oneOf<T extends string>(
+  flag: string,
+  value: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${flag}: unknown value "${value}"`, `use one of: ${allowed.join(', ')}`);
+}
+
+function positiveInteger(flag: string, text: string): number {
+  const value = text.trim();
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`${flag} must be a whole number of at least 1, got "${text}"`);
+  }
+  return Number(value);
+}
+
+function duration(flag: string, text: string, { allowZero = false } = {}): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    if (error instanceof DurationError) throw new UsageError(`${flag}: ${error.message}`);
+    throw error;
+  }
+  if (ms === 0 && !allowZero) throw new UsageError(`${flag} must be longer than 0, got "${text}"`);
+  if (ms > 2_147_483_647) throw new UsageError(`${flag}: "${text}" is too long`);
+  return ms;
+}
+
+/** --max-await: milliseconds as a plain number, or a duration with a unit. */
+function milliseconds(flag: string, text: string): number {
+  if (/^\d+$/.test(text.trim())) {
+    const ms = Number(text.trim());
+    if (ms < 1 || ms > 2_147_483_647) {
+      throw new UsageError(`${flag} must be between 1 and 2147483647 milliseconds, got "${text}"`);
+    }
+    return ms;
+  }
+  return duration(flag, text);
+}
+
+function isPlainDocument(value: unknown): value is Document {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  // BSON values (ObjectId, Int32…) are objects too, but not documents.
+  return !('_bsontype' in value);
+}
+
+function abbreviate(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+/** `--since` resolved to a display string for notes ("1714564800,0"). */
+export function describeStart(start: StartPosition): string {
+  switch (start.kind) {
+    case 'now':
+      return 'now';
+    case 'since':
+      return `cluster time ${formatTimestamp(start.ts)}`;
+    case 'resumeAfter':
+      return 'after the given token';
+    case 'startAfter':
+      return 'after the given token (startAfter)';
+  }
+}

@@ -1,0 +1,113 @@
+// TailOptions → the stages after $changeStream and the watch options. The start position is
+// not part of it: the source adds resumeAfter/startAfter/startAtOperationTime each time it
+// opens the stream.
+import type { Document } from 'bson';
+import type { ChangeStreamOptions } from 'mongodb';
+import type { TailOptions } from './options.js';
+
+/** What to pass to `watch()` besides the start position. */
+export interface WatchSpec {
+  pipeline: Document[];
+  options: ChangeStreamOptions;
+  /**
+   * Invalidate events always reach the tailer (it must see them to follow a dropped
+   * collection); this says whether to print them.
+   */
+  printInvalidate: boolean;
+  /** Notes for stderr about choices made for the user. */
+  notes: string[];
+}
+
+const UNTIL_NOW_MAX_AWAIT_MS = 200;
+
+/** Operation types that carry a document --filter can look at. */
+const DOCUMENT_OPS = ['insert', 'update', 'replace'];
+
+/** Builds the watch pipeline and options; pure. */
+export function buildWatch(opts: TailOptions): WatchSpec {
+  const pipeline: Document[] = [];
+  const notes: string[] = [];
+  const options: ChangeStreamOptions = {};
+
+  if (opts.target.nsMatch !== undefined) pipeline.push(opts.target.nsMatch);
+
+  let printInvalidate = true;
+  if (opts.ops !== undefined) {
+    printInvalidate = opts.ops.includes('invalidate');
+    const wanted = printInvalidate ? opts.ops : [...opts.ops, 'invalidate'];
+    pipeline.push({ $match: { operationType: { $in: wanted } } });
+  }
+
+  let fullDocument = opts.fullDocument;
+  if (opts.filter !== undefined) {
+    if (fullDocument === undefined) {
+      fullDocument = 'updateLookup';
+      notes.push(
+        '--filter matches fullDocument, which update events only carry with a full-document ' +
+          'mode: using --full-document updateLookup',
+      );
+    } else if (fullDocument === 'default') {
+      notes.push(
+        '--filter with --full-document default: update events carry no fullDocument and never match',
+      );
+    }
+    const preImages =
+      opts.fullDocumentBeforeChange === 'whenAvailable' ||
+      opts.fullDocumentBeforeChange === 'required';
+    pipeline.push(filterStage(opts.filter, preImages));
+  }
+  if (opts.match !== undefined) pipeline.push({ $match: opts.match });
+  pipeline.push(...opts.pipeline);
+
+  if (fullDocument !== undefined) options.fullDocument = fullDocument;
+  if (opts.fullDocumentBeforeChange !== undefined) {
+    options.fullDocumentBeforeChange = opts.fullDocumentBeforeChange;
+  }
+  if (opts.expanded) options.showExpandedEvents = true;
+  if (opts.batchSize !== undefined) options.batchSize = opts.batchSize;
+  if (opts.maxAwaitMs !== undefined) options.maxAwaitTimeMS = opts.maxAwaitMs;
+  // "Catch up and exit" learns it is done from an empty batch: do not let the server hold
+  // that batch for its default second.
+  else if (opts.until?.kind === 'now') options.maxAwaitTimeMS = UNTIL_NOW_MAX_AWAIT_MS;
+  return { pipeline, options, printInvalidate, notes };
+}
+
+/**
+ * --filter semantics, per operation type:
+ * - insert, replace, update: the filter is matched against `fullDocument` (for update, the
+ *   document after the change: looked up now with updateLookup, the stored post-image with
+ *   whenAvailable/required; an update whose document is gone has `fullDocument: null` and
+ *   does not match);
+ * - delete: matched against the pre-image `fullDocumentBeforeChange` when a pre-image mode is
+ *   on, otherwise a delete never matches (it only carries the key);
+ * - every other event (drop, rename, dropDatabase, invalidate, DDL) passes: it is not about a
+ *   document. Use --ops to drop those.
+ */
+export function filterStage(filter: Document, preImages: boolean): Document {
+  const or: Document[] = [
+    { $and: [{ operationType: { $in: DOCUMENT_OPS } }, prefixFilter(filter, 'fullDocument')] },
+  ];
+  if (preImages) {
+    or.push({
+      $and: [{ operationType: 'delete' }, prefixFilter(filter, 'fullDocumentBeforeChange')],
+    });
+  }
+  or.push({ operationType: { $nin: [...DOCUMENT_OPS, 'delete'] } });
+  return { $match: { $or: or } };
+}
+
+/** Re-roots a query filter under `root`: `{a: 1}` → `{'root.a': 1}`, recursing into $and/$or/$nor. */
+export function prefixFilter(filter: Document, root: string): Document {
+  const out: Document = {};
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      out[key] = (value as Document[]).map((part) => prefixFilter(part, root));
+    } else if (key.startsWith('$')) {
+      // $comment and friends do not name fields.
+      out[key] = value;
+    } else {
+      out[`${root}.${key}`] = value;
+    }
+  }
+  return out;
+}

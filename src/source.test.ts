@@ -1,0 +1,149 @@
+import { Timestamp } from 'bson';
+import {
+  MongoChangeStreamError,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+} from 'mongodb';
+import { ConnectError, ResumeError, TailError, UsageError } from './errors.js';
+import type { StartPosition } from './options.js';
+import { isTransient, tokenTime, toStreamError } from './source.js';
+
+function serverError(code: number, errmsg: string, labels: string[] = []): MongoServerError {
+  return new MongoServerError({
+    ok: 0,
+    code,
+    errmsg,
+    codeName: `Code${code}`,
+    errorLabels: labels,
+  });
+}
+
+const TOKEN = { _data: '8266D3EF23000000012B042C0100296E5A1004' };
+const SINCE: StartPosition = { kind: 'since', ts: new Timestamp({ t: 1714564800, i: 2 }) };
+const AFTER: StartPosition = { kind: 'resumeAfter', token: TOKEN };
+const OPTS = { uri: 'mongodb://alice:pw1234@db1/?replicaSet=rs0' };
+
+test('tokenTime reads the cluster time from bytes 1–8', () => {
+  expect(tokenTime(TOKEN)).toEqual(new Timestamp({ t: 1725165347, i: 1 }));
+  expect(tokenTime({ _data: '00AB' })).toBeUndefined();
+});
+
+describe('isTransient', () => {
+  test.each([
+    ['network error', new MongoNetworkError('socket closed'), true],
+    ['server selection', new MongoServerSelectionError('no primary', {} as never), true],
+    ['labelled resumable', serverError(999, 'x', ['ResumableChangeStreamError']), true],
+    ['91 without a label', serverError(91, 'shutting down'), true],
+    ['43 cursor not found', serverError(43, 'cursor id 1 not found'), true],
+    ['136 capped position lost', serverError(136, 'lost'), true],
+    ['286 history lost', serverError(286, 'gone', ['NonResumableChangeStreamError']), false],
+    [
+      'transient code but non-resumable label',
+      serverError(91, 'x', ['NonResumableChangeStreamError']),
+      false,
+    ],
+    ['47 no matching document', serverError(47, 'no pre-image'), false],
+    ['a plain error', new Error('bug'), false],
+  ])('%s', (_name, error, expected) => {
+    expect(isTransient(error)).toBe(expected);
+  });
+});
+
+describe('toStreamError', () => {
+  test('286 → ResumeError naming the position, with what to do', () => {
+    const error = toStreamError(
+      serverError(286, 'Resume of change stream was not possible'),
+      SINCE,
+      {
+        ...OPTS,
+        tokenFile: 'pos.json',
+      },
+    );
+    expect(error).toBeInstanceOf(ResumeError);
+    expect((error as ResumeError).message).toBe(
+      'cannot resume from cluster time 1714564800,2 (2024-05-01T12:00:00Z): that point is no longer ' +
+        'in the oplog (ChangeStreamHistoryLost); the events since then cannot be read from this deployment any more',
+    );
+    expect((error as ResumeError).hint).toBe(
+      'leave out --since to start from now, or use a later --since to read what the oplog still holds',
+    );
+    expect((error as ResumeError).exitCode).toBe(4);
+  });
+
+  test('280 and 260 → ResumeError with the token time', () => {
+    const notFound = toStreamError(
+      serverError(280, 'cannot resume stream; the resume token was not found'),
+      AFTER,
+      OPTS,
+    );
+    expect(notFound).toBeInstanceOf(ResumeError);
+    expect((notFound as ResumeError).message).toBe(
+      'cannot resume after the resume token at cluster time 1725165347,1 (2024-09-01T04:35:47Z): ' +
+        'cannot resume stream; the resume token was not found (ChangeStreamFatalError)',
+    );
+    const lost = toStreamError(serverError(286, 'gone'), AFTER, { ...OPTS, tokenFile: 'pos.json' });
+    expect((lost as ResumeError).hint).toBe(
+      'remove pos.json to start from now, or use a later --since to read what the oplog still holds',
+    );
+    const invalid = toStreamError(serverError(260, 'not allowed from an invalidate'), AFTER, OPTS);
+    expect(invalid).toBeInstanceOf(ResumeError);
+    expect((invalid as ResumeError).hint).toContain('--start-after');
+  });
+
+  test('a pipeline that modified _id → UsageError', () => {
+    const server = toStreamError(
+      serverError(
+        280,
+        'Encountered an event whose _id field, which contains the resume token, was modified by the pipeline',
+      ),
+      AFTER,
+      OPTS,
+    );
+    expect(server).toBeInstanceOf(UsageError);
+    const driver = toStreamError(
+      new MongoChangeStreamError(
+        'A change stream document has been received that lacks a resume token (_id).',
+      ),
+      AFTER,
+      OPTS,
+    );
+    expect(driver).toBeInstanceOf(UsageError);
+  });
+
+  test('40573 → ConnectError about replica sets, password redacted', () => {
+    const error = toStreamError(serverError(40573, 'only supported on replica sets'), SINCE, OPTS);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).message).toBe(
+      'change streams need a replica set or sharded cluster, and mongodb://alice:****@db1/?replicaSet=rs0 is a standalone server',
+    );
+    expect((error as ConnectError).hint).toContain('--replSet rs0');
+  });
+
+  test('13 → ConnectError; pipeline codes → UsageError; 47 → exit 1; others → exit 1', () => {
+    expect(toStreamError(serverError(13, 'not authorized'), SINCE, OPTS)).toBeInstanceOf(
+      ConnectError,
+    );
+    const illegal = toStreamError(
+      serverError(20, '$lookup is not permitted in a $changeStream pipeline'),
+      SINCE,
+      OPTS,
+    );
+    expect(illegal).toBeInstanceOf(UsageError);
+    expect((illegal as UsageError).message).toBe(
+      'the server refused the change stream: $lookup is not permitted in a $changeStream pipeline (Code20)',
+    );
+    const image = toStreamError(serverError(47, 'no post-image'), SINCE, OPTS) as TailError;
+    expect(image.exitCode).toBe(1);
+    const other = toStreamError(serverError(8000, 'something else'), SINCE, OPTS) as TailError;
+    expect(other).toBeInstanceOf(TailError);
+    expect(other.exitCode).toBe(1);
+    expect(other.message).toBe('server error Code8000 (8000): something else');
+  });
+
+  test('a network failure → ConnectError; anything else passes through', () => {
+    expect(toStreamError(new MongoNetworkError('reset'), SINCE, OPTS)).toBeInstanceOf(ConnectError);
+    const bug = new TypeError('oops');
+    expect(toStreamError(bug, SINCE, OPTS)).toBe(bug);
+  });
+});

@@ -1,0 +1,435 @@
+// The change-stream source: opens the stream at the right position with the official driver
+// and re-opens it when the driver could not carry on by itself:
+// - after an invalidate (drop/rename/dropDatabase), with `startAfter` the invalidate token,
+//   like `tail -F` following a file that was replaced;
+// - after a transient failure the driver did not resume from (it resumes once per error on
+//   its own), from our own last position, with capped exponential backoff and a bounded
+//   number of tries, saying so on stderr each time.
+// Failures that retrying cannot fix become typed errors (exit 3 or 4); the stream never
+// falls back to "now" on its own.
+import { Timestamp, type Binary, type Document } from 'bson';
+import {
+  MongoChangeStreamError,
+  MongoClient,
+  MongoError,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+  type ChangeStream,
+  type ChangeStreamOptions,
+} from 'mongodb';
+import { ConnectError, ResumeError, TailError, ExitCode, UsageError } from './errors.js';
+import { formatDuration } from './duration.js';
+import type { WatchTarget } from './namespace.js';
+import type { ResumeToken, StartPosition, TailOptions } from './options.js';
+import type { WatchSpec } from './pipeline.js';
+import { redactUri } from './redact.js';
+import { formatTimestamp } from './when.js';
+
+/** What one read of the source produced. */
+export type Step =
+  | {
+      kind: 'event';
+      event: Document;
+      /** The position just after this event (checkpoint it once the event is written). */
+      token: ResumeToken;
+      /** No more events are buffered: a batch boundary. */
+      batchEnd: boolean;
+    }
+  /** An empty batch; `token` is the post-batch resume token, when the server sent one. */
+  | { kind: 'idle'; token: ResumeToken | undefined }
+  /** The server ended the stream after an invalidate; `token` is the invalidate token. */
+  | { kind: 'invalidated'; token: ResumeToken };
+
+/** How hard to try re-opening after transient failures. */
+export interface RetryPolicy {
+  maxTries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxTries: 6, baseDelayMs: 250, maxDelayMs: 10_000 };
+
+// Keep the exact BSON types of the events: the formatters print Int32 vs Double vs Long.
+const EXACT_BSON = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
+
+/** Connects a client with the tailer's settings; ConnectError (exit 3) when it cannot. */
+export async function connectClient(opts: TailOptions): Promise<MongoClient> {
+  let client: MongoClient;
+  try {
+    client = new MongoClient(opts.uri, {
+      // An appName in the connection string wins (it shows in the server's logs and currentOp).
+      ...(/[?&]appName=/i.test(opts.uri) ? {} : { appName: 'mongo-tail' }),
+      serverSelectionTimeoutMS: opts.connectTimeoutMs,
+      connectTimeoutMS: opts.connectTimeoutMs,
+    });
+  } catch (error) {
+    // A URI the driver cannot parse (bad option, bad host list) is the user's to fix.
+    throw new UsageError(`invalid connection string: ${messageOf(error)}`);
+  }
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw toConnectError(error, opts);
+  }
+}
+
+/** The deployment's current cluster time (what `--until now` means). */
+export async function readClusterTime(client: MongoClient): Promise<Timestamp> {
+  const session = client.startSession();
+  try {
+    const reply = await client.db('admin').command({ ping: 1 }, { session });
+    const fromReply =
+      reply.operationTime ?? (reply.$clusterTime as Document | undefined)?.clusterTime;
+    const ts: unknown = session.operationTime ?? fromReply;
+    if (hasTag(ts, 'Timestamp')) return ts as Timestamp;
+  } finally {
+    await session.endSession();
+  }
+  throw new ConnectError(
+    'the server did not report a cluster time, so --until now cannot be resolved',
+    'is this a replica set or sharded cluster? use --until with an explicit time instead',
+  );
+}
+
+/** Reads one change stream, re-opening it as described at the top of this file. */
+export class ChangeSource {
+  private stream: ChangeStream | undefined;
+  private position: StartPosition;
+  /** The mode the current stream was opened with, and whether it returned an event yet. */
+  private openedWith: StartPosition['kind'] = 'now';
+  private received = false;
+  /** Successful reads on the current stream. */
+  private reads = 0;
+  private failures = 0;
+  private closed = false;
+  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+
+  constructor(
+    private readonly client: MongoClient,
+    private readonly target: WatchTarget,
+    private readonly spec: WatchSpec,
+    start: StartPosition,
+    private readonly opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+    private readonly note: (message: string) => void,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+  ) {
+    this.position = start;
+  }
+
+  /** Reads the next event, or reports an empty batch / the end of an invalidated stream. */
+  async next(): Promise<Step> {
+    for (;;) {
+      if (this.closed) return { kind: 'idle', token: undefined };
+      const stream = this.stream ?? this.open();
+      let event: Document | null;
+      try {
+        event = await stream.tryNext();
+      } catch (error) {
+        await this.discard(stream);
+        if (this.closed) return { kind: 'idle', token: undefined };
+        await this.recover(error);
+        continue;
+      }
+      if (this.stream !== stream) return { kind: 'idle', token: undefined }; // closed meanwhile
+      // A stream that opens but fails on its first getMore must not reset the tries forever.
+      this.reads += 1;
+      if (event !== null || this.reads > 1) this.failures = 0;
+      const token = asToken(stream.resumeToken);
+
+      if (event !== null) {
+        this.received = true;
+        // The driver refuses events without an _id, so one of the two is always there.
+        const position = token ?? asToken(event._id);
+        if (position === undefined) {
+          throw new TailError('a change event came without a resume token', ExitCode.Unexpected);
+        }
+        this.position = { kind: 'resumeAfter', token: position };
+        return { kind: 'event', event, token: position, batchEnd: stream.bufferedCount() === 0 };
+      }
+      if (token !== undefined) {
+        // Like the driver: a stream started with startAfter keeps using it until an event came.
+        const kind =
+          this.openedWith === 'startAfter' && !this.received ? 'startAfter' : 'resumeAfter';
+        this.position = { kind, token };
+      }
+      if (stream.closed) {
+        // Only an invalidate ends a change stream cursor from the server's side; the last
+        // post-batch resume token is the invalidate token.
+        await this.discard(stream);
+        if (token === undefined) {
+          throw new TailError(
+            'the server closed the change stream without a resume token',
+            ExitCode.Unexpected,
+          );
+        }
+        return { kind: 'invalidated', token };
+      }
+      return { kind: 'idle', token };
+    }
+  }
+
+  /** Continues after an invalidate: the next read opens a new stream after `token`. */
+  followInvalidate(token: ResumeToken): void {
+    this.position = { kind: 'startAfter', token };
+  }
+
+  /** Closes the current stream (the client belongs to the caller). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sleeping !== undefined) {
+      clearTimeout(this.sleeping.timer);
+      this.sleeping.wake();
+    }
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream !== undefined) await stream.close().catch(() => undefined);
+  }
+
+  private open(): ChangeStream {
+    const options: ChangeStreamOptions = { ...this.spec.options, ...EXACT_BSON };
+    const position = this.position;
+    if (position.kind === 'resumeAfter') options.resumeAfter = position.token;
+    if (position.kind === 'startAfter') options.startAfter = position.token;
+    if (position.kind === 'since') options.startAtOperationTime = position.ts;
+    const scope = this.target.scope;
+    const pipeline = this.spec.pipeline;
+    const stream =
+      scope.kind === 'cluster'
+        ? this.client.watch(pipeline, options)
+        : scope.kind === 'database'
+          ? this.client.db(scope.db).watch(pipeline, options)
+          : this.client.db(scope.db).collection(scope.coll).watch(pipeline, options);
+    this.stream = stream;
+    this.openedWith = position.kind;
+    this.received = false;
+    this.reads = 0;
+    return stream;
+  }
+
+  private async discard(stream: ChangeStream): Promise<void> {
+    if (this.stream === stream) this.stream = undefined;
+    await stream.close().catch(() => undefined);
+  }
+
+  /** Waits and returns when the error is worth another try; throws the typed error otherwise. */
+  private async recover(error: unknown): Promise<void> {
+    if (!isTransient(error)) throw toStreamError(error, this.position, this.opts);
+    this.failures += 1;
+    if (this.failures >= this.retry.maxTries) {
+      throw new ConnectError(
+        `lost the change stream from ${redactUri(this.opts.uri)} and could not re-open it ` +
+          `after ${this.retry.maxTries} tries: ${messageOf(error)}`,
+        'the token file (if any) holds the last position; run again to continue from there',
+      );
+    }
+    const delay = Math.min(
+      this.retry.maxDelayMs,
+      this.retry.baseDelayMs * 2 ** (this.failures - 1),
+    );
+    this.note(
+      `change stream interrupted (${messageOf(error)}); re-opening from the last position ` +
+        `in ${formatDuration(delay)} (try ${this.failures + 1} of ${this.retry.maxTries})`,
+    );
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      this.sleeping = { timer, wake: resolve };
+    });
+    this.sleeping = undefined;
+  }
+}
+
+// Server codes after which re-opening from our own position is worth it (the driver's own
+// resumable set plus CappedPositionLost, where a re-open tells us for sure whether history
+// is lost).
+const TRANSIENT_CODES = new Set([
+  6, 7, 43, 63, 89, 91, 133, 136, 150, 189, 234, 262, 9001, 10107, 11600, 11602, 13388, 13435,
+  13436,
+]);
+
+/** True when re-opening the stream may succeed. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
+  if (!(error instanceof MongoError)) return false;
+  if (error.hasErrorLabel('NonResumableChangeStreamError')) return false;
+  if (error.hasErrorLabel('ResumableChangeStreamError')) return true;
+  const code = codeOf(error);
+  return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+/**
+ * The server error code as a number. With promoteValues off (how the stream is read) the
+ * driver also builds error replies with exact types, so the code can arrive as an Int32.
+ */
+export function codeOf(error: MongoError): number | undefined {
+  const code = Number(error.code);
+  return Number.isFinite(code) ? code : undefined;
+}
+
+const USAGE_CODES = new Set([2, 9, 14, 20, 72, 73, 40323, 40324, 40602, 15998, 16410, 16436]);
+
+/** Maps a failure on the stream to the error the user sees. */
+export function toStreamError(
+  error: unknown,
+  position: StartPosition,
+  opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+): unknown {
+  if (
+    (error instanceof MongoChangeStreamError && /resume token/i.test(error.message)) ||
+    (error instanceof MongoServerError &&
+      codeOf(error) === 280 &&
+      /_id.*modified|modified.*_id/i.test(error.message))
+  ) {
+    return new UsageError(
+      'the pipeline changed or removed the event _id, which holds the resume token',
+      'keep _id in --pipeline stages ($project/$unset/$replaceRoot must not drop it)',
+    );
+  }
+  if (!(error instanceof MongoServerError)) {
+    if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError) {
+      return toConnectError(error, opts);
+    }
+    return error;
+  }
+  const code = codeOf(error);
+  const where = describePosition(position);
+  const startOver =
+    position.kind === 'since'
+      ? 'leave out --since to start from now, or '
+      : opts.tokenFile !== undefined
+        ? `remove ${opts.tokenFile} to start from now, or `
+        : 'leave out the token to start from now, or ';
+  switch (code) {
+    case 40573:
+      return standaloneError(opts.uri);
+    case 286:
+      return new ResumeError(
+        `cannot resume ${where}: that point is no longer in the oplog (ChangeStreamHistoryLost); ` +
+          'the events since then cannot be read from this deployment any more',
+        `${startOver}use a later --since to read what the oplog still holds`,
+      );
+    case 280:
+      return new ResumeError(
+        `cannot resume ${where}: ${error.message} (ChangeStreamFatalError)`,
+        `was the token taken from another collection or deployment? ${startOver}use --since`,
+      );
+    case 260:
+      return new ResumeError(
+        `cannot resume ${where}: ${error.message} (InvalidResumeToken)`,
+        'a token from an invalidate (drop/rename) continues with --start-after instead of --resume-after',
+      );
+    case 13:
+    case 18:
+      return new ConnectError(
+        `not allowed to open the change stream on ${redactUri(opts.uri)}: ${error.message}`,
+        'the user needs the find and changeStream actions on what is watched',
+      );
+    case 47:
+      return new TailError(
+        `an event lacks the document image that "required" asks for: ${error.message}`,
+        ExitCode.Unexpected,
+        'use whenAvailable, or enable changeStreamPreAndPostImages on the collection',
+      );
+    default:
+      if (code !== undefined && USAGE_CODES.has(code)) {
+        return new UsageError(
+          `the server refused the change stream: ${error.message} (${error.codeName ?? code})`,
+        );
+      }
+      return new TailError(
+        `server error ${error.codeName ?? ''} (${String(code)}): ${error.message}`.replace(
+          '  ',
+          ' ',
+        ),
+        ExitCode.Unexpected,
+      );
+  }
+}
+
+function standaloneError(uri: string): ConnectError {
+  return new ConnectError(
+    `change streams need a replica set or sharded cluster, and ${redactUri(uri)} is a standalone server`,
+    'make a single mongod a one-node replica set: restart it with --replSet rs0, run ' +
+      'rs.initiate() once in mongosh, then connect with ?replicaSet=rs0',
+  );
+}
+
+function toConnectError(error: unknown, opts: Pick<TailOptions, 'uri'>): unknown {
+  if (error instanceof MongoServerError) {
+    const code = codeOf(error);
+    if (code === 18 || code === 13) {
+      return new ConnectError(
+        `authentication failed for ${redactUri(opts.uri)}: ${error.message}`,
+        'check the user name, password and authSource in the connection string',
+      );
+    }
+    if (code === 40573) return standaloneError(opts.uri);
+  }
+  if (error instanceof MongoError) {
+    return new ConnectError(
+      `cannot connect to ${redactUri(opts.uri)}: ${messageOf(error)}`,
+      'is the server running and reachable? --connect-timeout sets how long to try',
+    );
+  }
+  return error;
+}
+
+function describePosition(position: StartPosition): string {
+  switch (position.kind) {
+    case 'since':
+      return `from cluster time ${formatTimestamp(position.ts)} (${isoOf(position.ts)})`;
+    case 'now':
+      return 'from now';
+    case 'resumeAfter':
+    case 'startAfter': {
+      const ts = tokenTime(position.token);
+      return ts === undefined
+        ? 'after the given resume token'
+        : `after the resume token at cluster time ${formatTimestamp(ts)} (${isoOf(ts)})`;
+    }
+  }
+}
+
+function isoOf(ts: Timestamp): string {
+  return new Date(ts.t * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * The cluster time in a resume token: KeyString type byte 0x82 (Timestamp) then seconds and
+ * increment as big-endian uint32s. Undefined when the token does not start that way.
+ */
+export function tokenTime(token: ResumeToken): Timestamp | undefined {
+  const hex = token._data;
+  if (!/^82[0-9a-f]{16}/i.test(hex)) return undefined;
+  const t = Number.parseInt(hex.slice(2, 10), 16);
+  const i = Number.parseInt(hex.slice(10, 18), 16);
+  return new Timestamp({ t, i });
+}
+
+function asToken(value: unknown): ResumeToken | undefined {
+  if (typeof value !== 'object' || value === null || !('_data' in value)) return undefined;
+  const { _data: data, _typeBits: typeBits } = value as { _data: unknown; _typeBits?: unknown };
+  if (typeof data !== 'string') return undefined;
+  return hasTag(typeBits, 'Binary')
+    ? { _data: data, _typeBits: typeBits as Binary }
+    : { _data: data };
+}
+
+/**
+ * Checks a BSON value by its `_bsontype` tag, not with instanceof: the driver builds values
+ * with bson's CommonJS build while this ESM code imports the ES module build, so the classes
+ * differ even though the values are the same kind.
+ */
+function hasTag(value: unknown, tag: string): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { _bsontype?: unknown })._bsontype === tag
+  );
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,171 @@
+// A few runs of the real bin (bin/mongo-tail.js → dist/) as a separate process, with a pinned
+// environment: help, exit codes, EPIPE through `| head -n 1`, SIGINT, and the token-file lock.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MongoClient } from 'mongodb';
+import { loadToken } from '../../src/checkpoint.js';
+import { testUri, uniqueDbName } from '../helpers/testenv.js';
+import { runCli } from './harness.js';
+import { clusterTime, connect, eventually, type AnyDoc } from './util.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'mongo-tail.js');
+const ENV = {
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  TERM: 'dumb',
+  TZ: 'UTC',
+  NO_COLOR: '1',
+};
+
+/** dist/ must hold the current build of src/ (`npm test` builds first; this catches a stale one). */
+function ensureBuilt(): void {
+  const newest = (dirPath: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dirPath, { withFileTypes: true }).map((entry) => {
+        const path = join(dirPath, entry.name);
+        if (entry.isDirectory()) return newest(path);
+        return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')
+          ? statSync(path).mtimeMs
+          : 0;
+      }),
+    );
+  const main = join(ROOT, 'dist', 'main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  // tsc emits even when another module has a type error; the check below is what matters.
+  spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      stdio: 'ignore',
+    },
+  );
+  if (!existsSync(main)) throw new Error('dist/main.js is missing: run npm run build');
+}
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function collect(child: ChildProcess): Promise<Finished> & { stdout: () => string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Finished>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return Object.assign(done, { stdout: () => stdout });
+}
+
+function bin(args: string[]) {
+  return collect(spawn(process.execPath, [BIN, ...args], { env: ENV, cwd: ROOT }));
+}
+
+let client: MongoClient;
+let dir: string;
+beforeAll(async () => {
+  ensureBuilt();
+  client = await connect();
+  dir = await mkdtemp(join(tmpdir(), 'mongo-tail-spawn-'));
+}, 120_000);
+afterAll(async () => {
+  await client.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('--help: the same text as in-process, exit 0', async () => {
+  const result = await bin(['--help']);
+  expect(result.code).toBe(0);
+  expect(result.stderr).toBe('');
+  expect(result.stdout).toBe((await runCli(['--help'])).stdout);
+});
+
+test('an unknown flag exits 2 with one line on stderr', async () => {
+  const result = await bin(['--nope']);
+  expect(result).toEqual({
+    code: 2,
+    signal: null,
+    stdout: '',
+    stderr:
+      "mongo-tail: unknown option '--nope' (Did you mean --ops?)\nhint: see mongo-tail --help\n",
+  });
+});
+
+test('piped into head -n 1: EPIPE ends the run quietly, exit 0, token saved', async () => {
+  const db = uniqueDbName('epipe');
+  const file = join(dir, `${db}.json`);
+  const codeFile = join(dir, `${db}.code`);
+  const since = await clusterTime(client);
+  await client.db(db).collection<AnyDoc>('c').insertOne({ _id: 0 });
+  const script =
+    `{ "${process.execPath}" "${BIN}" --uri "${testUri()}" --since ${since} ` +
+    `--token-file "${file}" ${db}.c 2>"${codeFile}.err"; echo $? > "${codeFile}"; } | head -n 1`;
+  const shell = collect(spawn('sh', ['-c', script], { env: ENV, cwd: ROOT }));
+  // Keep writing until the tailer notices the closed pipe and exits.
+  let id = 1;
+  const writer = (async () => {
+    while (!existsSync(codeFile) && id < 400) {
+      await client.db(db).collection<AnyDoc>('c').insertOne({ _id: id++ });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const result = await shell;
+  await writer;
+  expect(result.code).toBe(0);
+  expect(result.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+  expect(JSON.parse(result.stdout).documentKey).toEqual({ _id: 0 });
+  await eventually(() => existsSync(codeFile), 5000, 'the exit code file');
+  expect((await readFile(codeFile, 'utf8')).trim()).toBe('0');
+  expect(await readFile(`${codeFile}.err`, 'utf8')).toBe('');
+  expect(await loadToken(file)).toBeDefined();
+}, 20_000);
+
+test('SIGINT: exit 130, the token of the printed events saved, the lock released', async () => {
+  const db = uniqueDbName('sigint');
+  const file = join(dir, `${db}.json`);
+  const since = await clusterTime(client);
+  await client
+    .db(db)
+    .collection<AnyDoc>('c')
+    .insertMany([{ _id: 1 }, { _id: 2 }]);
+  const child = spawn(
+    process.execPath,
+    [BIN, '--uri', testUri(), '--since', since, '--token-file', file, `${db}.c`],
+    {
+      env: ENV,
+      cwd: ROOT,
+    },
+  );
+  const run = collect(child);
+  await eventually(() => run.stdout().split('\n').filter(Boolean).length >= 2, 8000, 'two lines');
+
+  // A second process on the same token file is refused while the first holds it.
+  const second = await bin(['--uri', testUri(), '--token-file', file, `${db}.c`]);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toBe(
+    `mongo-tail: token file ${file} is in use by another mongo-tail (pid ${child.pid})\n` +
+      `hint: two processes cannot share one token file; if pid ${child.pid} is not mongo-tail, remove ${file}.lock\n`,
+  );
+
+  child.kill('SIGINT');
+  const result = await run;
+  expect(result.code).toBe(130);
+  expect(result.stderr).toBe('');
+  const lines = result.stdout.split('\n').filter(Boolean);
+  expect(lines).toHaveLength(2);
+  // Saved: at least the last printed event (an idle stream may have moved it further on).
+  const last = JSON.parse(lines[1] ?? '{}') as { _id: { _data: string } };
+  const saved = await loadToken(file);
+  expect(saved !== undefined && saved._data >= last._id._data).toBe(true);
+  expect(existsSync(`${file}.lock`)).toBe(false);
+}, 20_000);
