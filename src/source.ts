@@ -1,13 +1,13 @@
-// The change-stream source: opens the stream at the right position with the official driver
-// and re-opens it when the driver could not carry on by itself:
+// The change-stream source: opens the stream at the right position over the official
+// driver's connections and re-opens it when it cannot carry on:
 // - after an invalidate (drop/rename/dropDatabase), with `startAfter` the invalidate token,
 //   like `tail -F` following a file that was replaced;
-// - after a transient failure the driver did not resume from (it resumes once per error on
-//   its own), from our own last position, with capped exponential backoff and a bounded
-//   number of tries, saying so on stderr each time.
+// - after a transient failure (network error, failover, a `ResumableChangeStreamError`,
+//   CursorNotFound), from our own last position, with capped exponential backoff and a
+//   bounded number of tries, saying so on stderr each time.
 // Failures that retrying cannot fix become typed errors (exit 3 or 4); the stream never
 // falls back to "now" on its own.
-import { Timestamp, type Binary, type Document } from 'bson';
+import { Long, Timestamp, deserialize, type Binary, type Document } from 'bson';
 import {
   MongoChangeStreamError,
   MongoClient,
@@ -15,8 +15,7 @@ import {
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
-  type ChangeStream,
-  type ChangeStreamOptions,
+  type ClientSession,
 } from 'mongodb';
 import { ConnectError, ResumeError, TailError, ExitCode, UsageError } from './errors.js';
 import { formatDuration } from './duration.js';
@@ -50,8 +49,9 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { maxTries: 6, baseDelayMs: 250, maxDelayMs: 10_000 };
 
-// Keep the exact BSON types of the events: the formatters print Int32 vs Double vs Long.
-const EXACT_BSON = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
+// Events keep their exact BSON types: the formatters print Int32 vs Double vs Long, and
+// canonical output must round-trip.
+const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
 
 /** Connects a client with the tailer's settings; ConnectError (exit 3) when it cannot. */
 export async function connectClient(opts: TailOptions): Promise<MongoClient> {
@@ -94,15 +94,36 @@ export async function readClusterTime(client: MongoClient): Promise<Timestamp> {
   );
 }
 
-/** Reads one change stream, re-opening it as described at the top of this file. */
+/** One open server-side change-stream cursor and what it has buffered. */
+interface OpenCursor {
+  id: Long;
+  /** `getMore`'s `collection`: the part of the reply's `ns` after the database. */
+  collection: string;
+  db: string;
+  session: ClientSession;
+  batch: Document[];
+  /** The post-batch resume token of the last reply. */
+  pbrt: ResumeToken | undefined;
+  /** The position this cursor was opened from, and whether it returned an event yet. */
+  openedWith: StartPosition['kind'];
+  received: boolean;
+  /** Replies read on this cursor (a cursor that fails on its first getMore counts as failed). */
+  replies: number;
+}
+
+/**
+ * Reads one change stream, re-opening it as described at the top of this file.
+ *
+ * It runs the `aggregate` + `getMore` protocol itself rather than through the driver's
+ * ChangeStream: replies come back as raw BSON and the batches are decoded here with exact
+ * types (Int32 vs Double vs Long, for the formatters and canonical output), while error
+ * replies keep the driver's own decoding, so its server-monitoring and failover logic sees
+ * plain numeric codes. Resuming follows the drivers' change-stream spec: from the last
+ * event's `_id`, else the post-batch resume token, `startAfter` only until an event came.
+ */
 export class ChangeSource {
-  private stream: ChangeStream | undefined;
+  private cursor: OpenCursor | undefined;
   private position: StartPosition;
-  /** The mode the current stream was opened with, and whether it returned an event yet. */
-  private openedWith: StartPosition['kind'] = 'now';
-  private received = false;
-  /** Successful reads on the current stream. */
-  private reads = 0;
   private failures = 0;
   private closed = false;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
@@ -123,51 +144,42 @@ export class ChangeSource {
   async next(): Promise<Step> {
     for (;;) {
       if (this.closed) return { kind: 'idle', token: undefined };
-      const stream = this.stream ?? this.open();
-      let event: Document | null;
-      try {
-        event = await stream.tryNext();
-      } catch (error) {
-        await this.discard(stream);
-        if (this.closed) return { kind: 'idle', token: undefined };
-        await this.recover(error);
-        continue;
-      }
-      if (this.stream !== stream) return { kind: 'idle', token: undefined }; // closed meanwhile
-      // A stream that opens but fails on its first getMore must not reset the tries forever.
-      this.reads += 1;
-      if (event !== null || this.reads > 1) this.failures = 0;
-      const token = asToken(stream.resumeToken);
-
-      if (event !== null) {
-        this.received = true;
-        // The driver refuses events without an _id, so one of the two is always there.
-        const position = token ?? asToken(event._id);
-        if (position === undefined) {
-          throw new TailError('a change event came without a resume token', ExitCode.Unexpected);
-        }
-        this.position = { kind: 'resumeAfter', token: position };
-        return { kind: 'event', event, token: position, batchEnd: stream.bufferedCount() === 0 };
-      }
-      if (token !== undefined) {
-        // Like the driver: a stream started with startAfter keeps using it until an event came.
-        const kind =
-          this.openedWith === 'startAfter' && !this.received ? 'startAfter' : 'resumeAfter';
-        this.position = { kind, token };
-      }
-      if (stream.closed) {
-        // Only an invalidate ends a change stream cursor from the server's side; the last
+      const cursor = this.cursor;
+      if (cursor !== undefined && cursor.batch.length > 0) return this.take(cursor);
+      if (cursor !== undefined && cursor.id.isZero()) {
+        // Only an invalidate ends a change-stream cursor from the server's side; the last
         // post-batch resume token is the invalidate token.
-        await this.discard(stream);
-        if (token === undefined) {
+        await this.discard(cursor);
+        if (cursor.pbrt === undefined) {
           throw new TailError(
             'the server closed the change stream without a resume token',
             ExitCode.Unexpected,
           );
         }
-        return { kind: 'invalidated', token };
+        return { kind: 'invalidated', token: cursor.pbrt };
       }
-      return { kind: 'idle', token };
+      try {
+        if (cursor === undefined) await this.open();
+        else await this.getMore(cursor);
+      } catch (error) {
+        if (this.cursor !== undefined) await this.discard(this.cursor);
+        if (this.closed) return { kind: 'idle', token: undefined };
+        await this.recover(error);
+        continue;
+      }
+      const current = this.cursor;
+      if (current === undefined) return { kind: 'idle', token: undefined }; // closed meanwhile
+      if (current.batch.length > 0) continue;
+      // An empty batch: the post-batch resume token is the position now.
+      if (current.replies > 1) this.failures = 0;
+      if (current.pbrt !== undefined) {
+        // Like the drivers: a stream started with startAfter keeps using it until an event came.
+        const kind =
+          current.openedWith === 'startAfter' && !current.received ? 'startAfter' : 'resumeAfter';
+        this.position = { kind, token: current.pbrt };
+      }
+      if (current.id.isZero()) continue; // reported as invalidated above
+      return { kind: 'idle', token: current.pbrt };
     }
   }
 
@@ -176,42 +188,126 @@ export class ChangeSource {
     this.position = { kind: 'startAfter', token };
   }
 
-  /** Closes the current stream (the client belongs to the caller). */
+  /** Closes the current cursor (the client belongs to the caller). */
   async close(): Promise<void> {
     this.closed = true;
     if (this.sleeping !== undefined) {
       clearTimeout(this.sleeping.timer);
       this.sleeping.wake();
     }
-    const stream = this.stream;
-    this.stream = undefined;
-    if (stream !== undefined) await stream.close().catch(() => undefined);
+    if (this.cursor !== undefined) await this.discard(this.cursor);
   }
 
-  private open(): ChangeStream {
-    const options: ChangeStreamOptions = { ...this.spec.options, ...EXACT_BSON };
+  private take(cursor: OpenCursor): Step {
+    const event = cursor.batch.shift() as Document;
+    cursor.received = true;
+    this.failures = 0;
+    const batchEnd = cursor.batch.length === 0;
+    // The end of a batch may stand later than its last event (filtered events after it).
+    const token = (batchEnd ? cursor.pbrt : undefined) ?? asToken(event._id);
+    if (token === undefined) {
+      throw new UsageError(
+        'a change event came without its _id (the resume token)',
+        'keep _id in --pipeline stages ($project/$unset/$replaceRoot must not drop it)',
+      );
+    }
+    this.position = { kind: 'resumeAfter', token };
+    return { kind: 'event', event, token, batchEnd };
+  }
+
+  private async open(): Promise<void> {
+    const { options } = this.spec;
+    const stage: Document = {};
+    if (options.fullDocument !== undefined) stage.fullDocument = options.fullDocument;
+    if (options.fullDocumentBeforeChange !== undefined) {
+      stage.fullDocumentBeforeChange = options.fullDocumentBeforeChange;
+    }
     const position = this.position;
-    if (position.kind === 'resumeAfter') options.resumeAfter = position.token;
-    if (position.kind === 'startAfter') options.startAfter = position.token;
-    if (position.kind === 'since') options.startAtOperationTime = position.ts;
+    if (position.kind === 'resumeAfter') stage.resumeAfter = position.token;
+    if (position.kind === 'startAfter') stage.startAfter = position.token;
+    if (position.kind === 'since') stage.startAtOperationTime = position.ts;
+    if (options.showExpandedEvents === true) stage.showExpandedEvents = true;
     const scope = this.target.scope;
-    const pipeline = this.spec.pipeline;
-    const stream =
-      scope.kind === 'cluster'
-        ? this.client.watch(pipeline, options)
-        : scope.kind === 'database'
-          ? this.client.db(scope.db).watch(pipeline, options)
-          : this.client.db(scope.db).collection(scope.coll).watch(pipeline, options);
-    this.stream = stream;
-    this.openedWith = position.kind;
-    this.received = false;
-    this.reads = 0;
-    return stream;
+    if (scope.kind === 'cluster') stage.allChangesForCluster = true;
+    const db = scope.kind === 'cluster' ? 'admin' : scope.db;
+    const cursorSpec: Document = {};
+    if (options.batchSize !== undefined) cursorSpec.batchSize = options.batchSize;
+    const command: Document = {
+      aggregate: scope.kind === 'collection' ? scope.coll : 1,
+      pipeline: [{ $changeStream: stage }, ...this.spec.pipeline],
+      cursor: cursorSpec,
+    };
+    // A cursor lives in the session that opened it: every getMore must use the same one.
+    const session = this.client.startSession();
+    try {
+      const reply = await this.run(db, command, session);
+      this.cursor = {
+        ...reply,
+        db,
+        session,
+        openedWith: position.kind,
+        received: false,
+        replies: 1,
+      };
+    } catch (error) {
+      await session.endSession().catch(() => undefined);
+      throw error;
+    }
   }
 
-  private async discard(stream: ChangeStream): Promise<void> {
-    if (this.stream === stream) this.stream = undefined;
-    await stream.close().catch(() => undefined);
+  private async getMore(cursor: OpenCursor): Promise<void> {
+    const command: Document = { getMore: cursor.id, collection: cursor.collection };
+    const { batchSize, maxAwaitTimeMS } = this.spec.options;
+    if (batchSize !== undefined) command.batchSize = batchSize;
+    if (maxAwaitTimeMS !== undefined) command.maxTimeMS = maxAwaitTimeMS;
+    const reply = await this.run(cursor.db, command, cursor.session);
+    if (this.cursor !== cursor) return; // closed while waiting
+    cursor.id = reply.id;
+    cursor.batch = reply.batch;
+    if (reply.pbrt !== undefined) cursor.pbrt = reply.pbrt;
+    cursor.replies += 1;
+  }
+
+  /** Runs an aggregate or getMore and decodes the cursor part of the reply exactly. */
+  private async run(
+    db: string,
+    command: Document,
+    session: ClientSession,
+  ): Promise<{ id: Long; collection: string; batch: Document[]; pbrt: ResumeToken | undefined }> {
+    // `raw`: embedded documents of the reply (`cursor`) stay BSON bytes for us to decode.
+    const reply = await this.client.db(db).command(command, { session, raw: true } as never);
+    const raw: unknown = reply.cursor;
+    if (!(raw instanceof Uint8Array)) {
+      throw new TailError('the server replied without a cursor', ExitCode.Unexpected);
+    }
+    const cursor = deserialize(raw, EXACT) as Document;
+    const batch = (cursor.firstBatch ?? cursor.nextBatch) as Document[] | undefined;
+    const id: unknown = cursor.id;
+    if (!Array.isArray(batch) || !(id instanceof Long)) {
+      throw new TailError('the server sent a malformed cursor reply', ExitCode.Unexpected);
+    }
+    const ns = typeof cursor.ns === 'string' ? cursor.ns : `${db}.$cmd.aggregate`;
+    return {
+      id,
+      collection: ns.slice(ns.indexOf('.') + 1),
+      batch,
+      pbrt: asToken(cursor.postBatchResumeToken),
+    };
+  }
+
+  private async discard(cursor: OpenCursor): Promise<void> {
+    if (this.cursor === cursor) this.cursor = undefined;
+    if (!cursor.id.isZero()) {
+      // Best effort: a cursor the server lost (network error, failover) is gone already.
+      await this.client
+        .db(cursor.db)
+        .command(
+          { killCursors: cursor.collection, cursors: [cursor.id] },
+          { session: cursor.session, timeoutMS: 2000 },
+        )
+        .catch(() => undefined);
+    }
+    await cursor.session.endSession().catch(() => undefined);
   }
 
   /** Waits and returns when the error is worth another try; throws the typed error otherwise. */
