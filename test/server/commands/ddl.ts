@@ -349,8 +349,7 @@ function dropIndexes(cmd: Document, ctx: CommandContext, field: string): Documen
     targets = index.map(byName);
   } else if (isDocument(index)) {
     const found = coll.indexes.filter((i) => valuesEqual(i.key, index));
-    if (found.length === 0)
-      fail(27, `can't find index with key: ${formatValue(index)}`);
+    if (found.length === 0) fail(27, `can't find index with key: ${formatValue(index)}`);
     if (found.length > 1)
       fail(
         2,
