@@ -1,9 +1,21 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, Checkpoint, loadToken, saveToken, serializeToken } from './checkpoint.js';
-import { UsageError } from './errors.js';
+import { ExitCode, TailError, UsageError } from './errors.js';
 
 const A = { _data: '8266A1B2C3000000012B022C0100296E5A1004AA' };
 const B = { _data: '8266A1B2C3000000022B022C0100296E5A1004BB' };
@@ -54,8 +66,9 @@ describe('token file format', () => {
       const error = await loadToken(path).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UsageError);
       expect((error as UsageError).message).toBe(message.replace('{F}', path));
+      // --since is ignored while the file exists: the hint must not suggest it alone.
       expect((error as UsageError).hint).toBe(
-        `remove ${path} to start from now, or use --since to pick a start time`,
+        `remove ${path} to start from now (or remove it and use --since to pick a start time)`,
       );
       expect(await readFile(path, 'utf8')).toBe(content);
     },
@@ -96,6 +109,69 @@ describe('lock', () => {
     const lock = await acquireLock(path);
     expect((await readFile(`${path}.lock`, 'utf8')).trim()).toBe(String(process.pid));
     await lock.release();
+  });
+
+  test('a starter that saw a dead pid but was overtaken leaves the new holder alone', async () => {
+    // The interleaving of a stale-lock race, made deterministic: the child reads the lock
+    // (dead pid), then pauses; meanwhile a faster starter (this process, alive) replaces the
+    // stale lock with its own. The child must not remove that lock nor run.
+    const path = join(dir, 'pos.json');
+    await writeFile(`${path}.lock`, `${await deadPid()}\n`);
+    const pause = join(dir, 'pause.mjs');
+    await writeFile(pause, pauseAfterFirstLockRead(join(dir, 'paused'), join(dir, 'go')));
+    const child = runChild(path, [pause]);
+    await waitFor(async () => (await readdir(dir)).includes('paused'));
+    await unlink(`${path}.lock`);
+    await writeFile(`${path}.lock`, `${process.pid}\n`);
+    await writeFile(join(dir, 'go'), '');
+    expect(await child).toContain(
+      `token file ${path} is in use by another mongo-tail (pid ${process.pid})`,
+    );
+    expect(await readFile(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  test('a takeover guard left by a starter killed mid-takeover is taken over too', async () => {
+    const path = join(dir, 'pos.json');
+    const dead = await deadPid();
+    await writeFile(`${path}.lock`, `${dead}\n`);
+    await writeFile(`${path}.lock.${dead}.takeover`, `${await deadPid()}\n`);
+    const lock = await acquireLock(path);
+    expect(await readFile(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readdir(dir)).toEqual(['pos.json.lock']);
+    await lock.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  test.each([
+    ['an existing file', true],
+    ['a file still to be created', false],
+  ])('a symlink to %s shares the lock of its target', async (_, exists) => {
+    const real = join(dir, 'a.pos');
+    const alias = join(dir, 'b.pos');
+    if (exists) await saveToken(real, A);
+    await symlink('a.pos', alias);
+    const lock = await acquireLock(real);
+    await writeFile(`${real}.lock`, '1\n'); // held by another live process
+    const error = await acquireLock(alias).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe(
+      `token file ${alias} is in use by another mongo-tail (pid 1)`,
+    );
+    expect((error as UsageError).hint).toBe(
+      `two processes cannot share one token file; if pid 1 is not mongo-tail, remove ${real}.lock`,
+    );
+    await lock.release();
+    await rm(`${real}.lock`);
+  });
+
+  test('a file reached through a symlinked directory shares the lock too', async () => {
+    await mkdir(join(dir, 'real'));
+    await symlink(join(dir, 'real'), join(dir, 'link'));
+    const lock = await acquireLock(join(dir, 'link', 'pos.json'));
+    expect(lock.path).toBe(join(dir, 'real', 'pos.json.lock'));
+    expect(await readdir(join(dir, 'real'))).toEqual(['pos.json.lock']);
+    await lock.release();
+    expect(await readdir(join(dir, 'real'))).toEqual([]);
   });
 
   test('a lock in a missing directory is a usage error', async () => {
@@ -176,15 +252,35 @@ describe('Checkpoint', () => {
     await cp.close();
   });
 
-  test('a failing save surfaces as a UsageError naming the file', async () => {
+  test('saves through a symlink go to its target; the symlink stays', async () => {
+    const real = join(dir, 'a.pos');
+    const alias = join(dir, 'b.pos');
+    await saveToken(real, A);
+    await symlink('a.pos', alias);
+    const cp = await Checkpoint.open(alias, 1000);
+    expect(cp.initial).toEqual(A);
+    cp.advance(B);
+    await cp.close();
+    expect((await lstat(alias)).isSymbolicLink()).toBe(true);
+    expect(await loadToken(real)).toEqual(B);
+    expect((await readdir(dir)).sort()).toEqual(['a.pos', 'b.pos']);
+    // saveToken on its own writes through as well.
+    await saveToken(alias, C);
+    expect((await lstat(alias)).isSymbolicLink()).toBe(true);
+    expect(await loadToken(real)).toEqual(C);
+  });
+
+  test('a failing save is an unexpected error (exit 1) naming the file, not a usage error', async () => {
     const path = join(dir, 'sub', 'pos.json');
-    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'sub')));
+    await mkdir(join(dir, 'sub'));
     const cp = await Checkpoint.open(path, 0);
     await rm(join(dir, 'sub'), { recursive: true });
     cp.advance(A);
     const error = await cp.close().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).message).toBe(
+    expect(error).toBeInstanceOf(TailError);
+    expect(error).not.toBeInstanceOf(UsageError);
+    expect((error as TailError).exitCode).toBe(ExitCode.Unexpected);
+    expect((error as TailError).message).toBe(
       `cannot save token file ${path} (no such file or directory)`,
     );
   });
@@ -207,8 +303,32 @@ function deadPid(): Promise<number> {
   });
 }
 
+/**
+ * A module for `--import` that pauses the process right after its first read of a `.lock`
+ * file: it creates `paused`, then waits for `go` to exist.
+ */
+function pauseAfterFirstLockRead(paused: string, go: string): string {
+  return `
+    import { createRequire, syncBuiltinESMExports } from 'node:module';
+    import { existsSync, writeFileSync } from 'node:fs';
+    const fs = createRequire(import.meta.url)('node:fs/promises');
+    const readFile = fs.readFile;
+    let done = false;
+    fs.readFile = async (file, ...rest) => {
+      const result = await readFile(file, ...rest);
+      if (!done && String(file).endsWith('.lock')) {
+        done = true;
+        writeFileSync(${JSON.stringify(paused)}, '');
+        while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 10));
+      }
+      return result;
+    };
+    syncBuiltinESMExports();
+  `;
+}
+
 /** Opens the checkpoint from another process; returns its stdout+stderr. */
-function runChild(path: string): Promise<string> {
+function runChild(path: string, imports: string[] = []): Promise<string> {
   const script = `
     import { Checkpoint } from ${JSON.stringify(new URL('./checkpoint.ts', import.meta.url).pathname)};
     try { await Checkpoint.open(${JSON.stringify(path)}, 1000); console.log('opened'); }
@@ -220,6 +340,7 @@ function runChild(path: string): Promise<string> {
       [
         '--import',
         new URL('../test/register.mjs', import.meta.url).pathname,
+        ...imports.flatMap((file) => ['--import', file]),
         '--input-type=module',
         '-e',
         script,

@@ -9,11 +9,23 @@
 //   accepted; saves are coalesced to at most one per interval and flushed on close.
 // - A lock file `<file>.lock` (created exclusively, holding the pid) keeps a second process
 //   off the same file; a lock left by a dead process is taken over.
+// - Symlinks are resolved first: the lock and the saves belong to the real file, so two names
+//   for one file share one lock, and a symlinked token file stays a symlink.
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import {
+  link,
+  open,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { EJSON } from 'bson';
-import { describeFsError, UsageError } from './errors.js';
+import { describeFsError, ExitCode, TailError, UsageError } from './errors.js';
 import type { ResumeToken } from './options.js';
 import { parseToken } from './options.js';
 
@@ -26,7 +38,7 @@ export async function loadToken(path: string): Promise<ResumeToken | undefined> 
     if (isCode(error, 'ENOENT')) return undefined;
     throw new UsageError(`cannot read token file ${path} (${describeFsError(error)})`);
   }
-  const hint = `remove ${path} to start from now, or use --since to pick a start time`;
+  const hint = `remove ${path} to start from now (or remove it and use --since to pick a start time)`;
   if (text.trim() === '') throw new UsageError(`token file ${path} is empty`, hint);
   try {
     // `@name` would make parseToken read another file: a token file holds the token itself.
@@ -46,8 +58,15 @@ export function serializeToken(token: ResumeToken): string {
   return `${EJSON.stringify(doc, { relaxed: false })}\n`;
 }
 
-/** Writes the token file atomically (temp file, fsync, rename, fsync dir), mode 0600. */
+/**
+ * Writes the token file atomically (temp file, fsync, rename, fsync dir), mode 0600. A symlink
+ * is written through: the rename replaces the file it points to.
+ */
 export async function saveToken(path: string, token: ResumeToken): Promise<void> {
+  await writeTokenFile(await realFile(path), token);
+}
+
+async function writeTokenFile(path: string, token: ResumeToken): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const handle = await open(temp, 'wx', 0o600);
@@ -64,6 +83,35 @@ export async function saveToken(path: string, token: ResumeToken): Promise<void>
     throw error;
   }
   await syncDir(dir);
+}
+
+/**
+ * The real path of a file that may not exist yet: symlinks (also dangling ones) are followed,
+ * then the directory is resolved. Falls back to the absolute path when that fails; the caller's
+ * next file operation reports why.
+ */
+async function realFile(path: string): Promise<string> {
+  let current = resolve(path);
+  for (let hop = 0; hop < 40; hop += 1) {
+    try {
+      return await realpath(current);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) return current;
+    }
+    let target: string;
+    try {
+      target = await readlink(current);
+    } catch {
+      // Not a symlink: a file still to be created.
+      try {
+        return join(await realpath(dirname(current)), basename(current));
+      } catch {
+        return current;
+      }
+    }
+    current = resolve(dirname(current), target);
+  }
+  return current;
 }
 
 async function syncDir(dir: string): Promise<void> {
@@ -87,65 +135,150 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-/** Takes `<tokenFile>.lock`; a second process gets a UsageError naming the holder. */
+/**
+ * Takes the lock of a token file: `<real path of the file>.lock`. A second process gets a
+ * UsageError naming the holder.
+ */
 export async function acquireLock(tokenFile: string): Promise<Lock> {
-  const path = `${tokenFile}.lock`;
-  // Two rounds: the second one runs after a stale lock was removed.
-  for (let round = 0; round < 2; round += 1) {
+  return lockFile(tokenFile, await realFile(tokenFile));
+}
+
+async function lockFile(tokenFile: string, real: string): Promise<Lock> {
+  const path = `${real}.lock`;
+  // Messages use the name as given unless a symlink made the lock live elsewhere.
+  const shown = real === resolve(tokenFile) ? `${tokenFile}.lock` : path;
+  let holder: number | undefined;
+  try {
+    holder = await claim(path, 0);
+  } catch (error) {
+    if (error instanceof TailError) throw error;
+    throw new UsageError(
+      `cannot create lock file ${shown} (${describeFsError(error)})`,
+      `is the directory of --token-file ${tokenFile} there and writable?`,
+    );
+  }
+  if (holder !== undefined) {
+    throw new UsageError(
+      `token file ${tokenFile} is in use by another mongo-tail (pid ${holder})`,
+      `two processes cannot share one token file; if pid ${holder} is not mongo-tail, remove ${shown}`,
+    );
+  }
+  return { path, release: () => releaseLock(path) };
+}
+
+/**
+ * Creates `path` holding our pid. Returns undefined once it is ours, or the pid of the live
+ * process holding it.
+ *
+ * A lock only ever appears complete (written to a temp file, then link()ed, which fails if
+ * the name exists). A stale lock (dead pid, ours, or not a pid) must be removed by name, and
+ * removal is where starters race: A and B both read dead pid D; A removes the lock and links
+ * its own; B, acting on what it read, would now remove A's lock. So removal happens only
+ * under the guard `<path>.<D>.takeover`, itself taken with this same function, and only if
+ * the lock still holds what was read:
+ * - A holds the guard, B waits and retries: by then the lock is A's, live: B is refused.
+ * - A already released it: B takes the guard, sees the lock no longer holds D, removes
+ *   nothing, and is refused on its next link().
+ * - C, who never saw D, links right after A's removal: A's own link() fails, A is refused.
+ * Only a holder of guard D removes a lock holding D, so the check-then-unlink is safe. A
+ * starter killed inside the guard leaves a stale guard, taken over the same way (`depth`).
+ */
+async function claim(path: string, depth: number): Promise<number | undefined> {
+  for (let round = 0; round < 50; round += 1) {
+    if (await createExclusive(path, `${process.pid}\n`)) return undefined;
+    const text = await readText(path);
+    if (text === undefined) continue; // Removed meanwhile: try again.
+    const holder = pidOf(text);
+    if (holder === undefined) {
+      // Not a pid: possibly a lock an older version is writing this very moment.
+      await sleep(50);
+      if ((await readText(path)) !== text) continue;
+    } else if (holder !== process.pid && isAlive(holder)) {
+      return holder;
+    }
+    if (depth >= 3) {
+      throw new UsageError(`cannot take over the stale lock ${path}`, `remove ${path}`);
+    }
+    const guard = `${path}.${holder ?? 'x'}.takeover`;
+    if ((await claim(guard, depth + 1)) !== undefined) {
+      await sleep(20); // Another starter is taking it over right now.
+      continue;
+    }
     try {
-      const handle = await open(path, 'wx', 0o600);
-      try {
-        await handle.writeFile(`${process.pid}\n`, 'utf8');
-      } finally {
-        await handle.close();
+      if ((await readText(path)) === text) {
+        await unlink(path).catch((error: unknown) => {
+          if (!isCode(error, 'ENOENT')) throw error;
+        });
       }
-      return { path, release: () => releaseLock(path) };
-    } catch (error) {
-      if (!isCode(error, 'EEXIST')) {
-        throw new UsageError(
-          `cannot create lock file ${path} (${describeFsError(error)})`,
-          `is the directory of --token-file ${tokenFile} there and writable?`,
-        );
-      }
+    } finally {
+      await unlink(guard).catch(() => undefined);
     }
-    const holder = await readLockPid(path);
-    if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
-      throw new UsageError(
-        `token file ${tokenFile} is in use by another mongo-tail (pid ${holder})`,
-        `two processes cannot share one token file; if pid ${holder} is not mongo-tail, remove ${path}`,
-      );
-    }
-    if (holder === undefined && round === 0) {
-      // Possibly a lock being written this very moment: look once more before taking it.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const again = await readLockPid(path);
-      if (again !== undefined && isAlive(again)) {
-        throw new UsageError(
-          `token file ${tokenFile} is in use by another mongo-tail (pid ${again})`,
-        );
-      }
-    }
-    await unlink(path).catch((error: unknown) => {
-      if (!isCode(error, 'ENOENT')) throw error;
-    });
   }
   throw new UsageError(`cannot take the lock ${path}: another process keeps creating it`);
 }
 
+/** Creates `path` with `content`, all at once; false if it exists. */
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  const temp = join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
+  await writeFile(temp, content, { mode: 0o600, flag: 'wx' });
+  try {
+    await link(temp, path);
+    return true;
+  } catch (error) {
+    if (isCode(error, 'EEXIST')) return false;
+    // A file system without hard links: create in place (briefly empty; see `claim`).
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].some((code) => isCode(error, code))) {
+      throw error;
+    }
+    return createInPlace(path, content);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+async function createInPlace(path: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (error) {
+    if (isCode(error, 'EEXIST')) return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(content, 'utf8');
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
 async function releaseLock(path: string): Promise<void> {
   // Only remove our own lock: never one a successor took over.
-  if ((await readLockPid(path)) === process.pid) {
+  const text = await readText(path);
+  if (text !== undefined && pidOf(text) === process.pid) {
     await unlink(path).catch(() => undefined);
   }
 }
 
-async function readLockPid(path: string): Promise<number | undefined> {
+/** The lock's content, or undefined when it is gone or unreadable. */
+async function readText(path: string): Promise<string | undefined> {
   try {
-    const text = (await readFile(path, 'utf8')).trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
+    return await readFile(path, 'utf8');
   } catch {
     return undefined;
   }
+}
+
+function pidOf(text: string): number | undefined {
+  const trimmed = text.trim();
+  return /^\d+$/.test(trimmed) ? Number(trimmed) : undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
 }
 
 function isAlive(pid: number): boolean {
@@ -173,6 +306,8 @@ export class Checkpoint {
 
   private constructor(
     readonly path: string,
+    /** Where saves go: the real file behind `path` (the one the lock is for). */
+    private readonly target: string,
     private readonly intervalMs: number,
     private readonly lock: Lock,
     /** The token the file held at start, if any. */
@@ -188,10 +323,11 @@ export class Checkpoint {
     intervalMs: number,
     now: () => number = Date.now,
   ): Promise<Checkpoint> {
-    const lock = await acquireLock(path);
+    const target = await realFile(path);
+    const lock = await lockFile(path, target);
     try {
       const initial = await loadToken(path);
-      return new Checkpoint(path, intervalMs, lock, initial, now);
+      return new Checkpoint(path, target, intervalMs, lock, initial, now);
     } catch (error) {
       await lock.release();
       throw error;
@@ -252,7 +388,7 @@ export class Checkpoint {
       const token = this.latest;
       if (token === undefined || token._data === this.savedData) return;
       try {
-        await saveToken(this.path, token);
+        await writeTokenFile(this.target, token);
         this.savedData = token._data;
         this.lastSaveAt = this.now();
       } catch (error) {
@@ -266,8 +402,10 @@ export class Checkpoint {
     if (this.failure === undefined) return;
     const error = this.failure;
     this.failure = undefined;
-    throw new UsageError(
+    // Not a usage mistake: the file worked at start (disk full, permission lost, …).
+    throw new TailError(
       `cannot save token file ${this.path} (${describeFsError(error)})`,
+      ExitCode.Unexpected,
       'the events printed so far are not recorded; fix the file location and resume with --since',
     );
   }

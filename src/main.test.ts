@@ -121,10 +121,19 @@ describe('mongo-tail token', () => {
   });
 
   test('not a token → exit 2', async () => {
-    const result = await runCli(['token', 'hello']);
+    const result = await runCli(['token', '{"_data":"82zz"}']);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^mongo-tail: not a resume token: .+\nhint: give a token file/);
+    const missing = await runCli(['token', 'nonexistent.pos']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(
+      'mongo-tail: nonexistent.pos: no such file, and not a resume token\n' +
+        'hint: give a token file, {"_data":"82…"} or the hex\n',
+    );
+    const directory = await runCli(['token', dir]);
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toBe(`mongo-tail: ${dir} is not a file, and not a resume token\n`);
     const file = join(dir, 'junk.json');
     await writeFile(file, 'junk\n');
     const fromFile = await runCli(['token', file]);
@@ -204,7 +213,7 @@ describe('token file problems are usage errors, found before connecting', () => 
       stdout: '',
       stderr:
         `mongo-tail: token file ${file} does not hold a resume token\n` +
-        `hint: remove ${file} to start from now, or use --since to pick a start time\n`,
+        `hint: remove ${file} to start from now (or remove it and use --since to pick a start time)\n`,
     });
     expect(await readFile(file, 'utf8')).toBe('not a token\n');
     expect(existsSync(`${file}.lock`)).toBe(false);

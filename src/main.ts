@@ -81,6 +81,15 @@ function readTokenArg(input: string): ReturnType<typeof decodeToken> {
   try {
     return decodeToken(text);
   } catch (error) {
+    if (error instanceof TokenError && text === input && existsSync(input)) {
+      throw new UsageError(`${input} is not a file, and not a resume token`);
+    }
+    if (error instanceof TokenError && text === input && !/^\s*(\{|[0-9a-f]+\s*$)/i.test(input)) {
+      throw new UsageError(
+        `${input}: no such file, and not a resume token`,
+        'give a token file, {"_data":"82…"} or the hex',
+      );
+    }
     if (error instanceof TokenError) {
       throw new UsageError(
         `${text === input ? 'not a resume token' : `${input} does not hold a resume token`}: ${error.message}`,
@@ -128,6 +137,9 @@ function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
 
 /** The real process: stdio, environment, and SIGINT/SIGTERM. */
 export function processIo(): Io {
+  // A closed stderr (`2>&1 | head`, a dead log pipe) must not crash the run: messages are
+  // best effort, events and the token file are what matter.
+  process.stderr.on('error', () => undefined);
   return {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -512,6 +512,22 @@ const BAD: Array<[string, RawFlags, string[], Record<string, string>, string, st
       '--until 1714564800,4 is before --since 1714564800,5',
       'nothing could be printed; check the two times',
     ],
+    [
+      'until in the past, starting now',
+      { until: '2000-01-01T00:00:00Z' },
+      [],
+      {},
+      '--until 2000-01-01T00:00:00Z is in the past, and the stream starts now',
+      'nothing could be printed; add --since to read from an earlier time',
+    ],
+    [
+      'until a duration ago, starting now',
+      { until: '1h' },
+      [],
+      {},
+      '--until 1h is in the past, and the stream starts now',
+      'nothing could be printed; add --since to read from an earlier time',
+    ],
   ];
 
 describe('bad input → UsageError (exit 2) with the exact message', () => {

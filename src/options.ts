@@ -188,6 +188,19 @@ export function resolveOptions(
       'nothing could be printed; check the two times',
     );
   }
+  // Starting from now (no start flag, no token file that could hold an older position), an
+  // --until in the past could only ever print nothing.
+  if (
+    until?.kind === 'at' &&
+    start.kind === 'now' &&
+    flags.tokenFile === undefined &&
+    until.ts.t < Math.floor(ctx.now.getTime() / 1000)
+  ) {
+    throw new UsageError(
+      `--until ${flags.until} is in the past, and the stream starts now`,
+      'nothing could be printed; add --since to read from an earlier time',
+    );
+  }
 
   const tokenFile = flags.tokenFile;
   if (tokenFile !== undefined && tokenFile.trim() === '') {

@@ -51,6 +51,21 @@ describe('isTransient', () => {
 });
 
 describe('toStreamError', () => {
+  test('a token the server cannot parse → ResumeError (exit 4) naming the token file', () => {
+    const error = toStreamError(serverError(9, 'resume token ends early'), AFTER, {
+      ...OPTS,
+      tokenFile: 'pos.json',
+    });
+    expect(error).toBeInstanceOf(ResumeError);
+    expect((error as ResumeError).exitCode).toBe(4);
+    expect((error as ResumeError).message).toMatch(
+      /^cannot resume after the resume token at cluster time .*: the server cannot read the resume token in pos\.json \(resume token ends early\)$/,
+    );
+    expect((error as ResumeError).hint).toBe(
+      'remove pos.json to start from now (or remove it and use --since)',
+    );
+  });
+
   test('286 → ResumeError naming the position, with what to do', () => {
     const error = toStreamError(
       serverError(286, 'Resume of change stream was not possible'),
@@ -84,7 +99,7 @@ describe('toStreamError', () => {
     );
     const lost = toStreamError(serverError(286, 'gone'), AFTER, { ...OPTS, tokenFile: 'pos.json' });
     expect((lost as ResumeError).hint).toBe(
-      'remove pos.json to start from now, or use a later --since to read what the oplog still holds',
+      'remove pos.json and start again with --since at a time the oplog still holds (or from now)',
     );
     const invalid = toStreamError(serverError(260, 'not allowed from an invalidate'), AFTER, OPTS);
     expect(invalid).toBeInstanceOf(ResumeError);

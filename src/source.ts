@@ -53,11 +53,10 @@ export const DEFAULT_RETRY: RetryPolicy = { maxTries: 6, baseDelayMs: 250, maxDe
 // canonical output must round-trip.
 const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
 
-/** Connects a client with the tailer's settings; ConnectError (exit 3) when it cannot. */
-export async function connectClient(opts: TailOptions): Promise<MongoClient> {
-  let client: MongoClient;
+/** A client with the tailer's settings, not connected yet (UsageError for a bad URI). */
+export function createClient(opts: TailOptions): MongoClient {
   try {
-    client = new MongoClient(opts.uri, {
+    return new MongoClient(opts.uri, {
       // An appName in the connection string wins (it shows in the server's logs and currentOp).
       ...(/[?&]appName=/i.test(opts.uri) ? {} : { appName: 'mongo-tail' }),
       serverSelectionTimeoutMS: opts.connectTimeoutMs,
@@ -67,30 +66,38 @@ export async function connectClient(opts: TailOptions): Promise<MongoClient> {
     // A URI the driver cannot parse (bad option, bad host list) is the user's to fix.
     throw new UsageError(`invalid connection string: ${messageOf(error)}`);
   }
+}
+
+/** Connects the client; ConnectError (exit 3) when it cannot. The caller closes the client. */
+export async function connectClient(client: MongoClient, opts: TailOptions): Promise<void> {
   try {
     await client.connect();
-    return client;
   } catch (error) {
-    await client.close().catch(() => undefined);
     throw toConnectError(error, opts);
   }
 }
 
 /** The deployment's current cluster time (what `--until now` means). */
-export async function readClusterTime(client: MongoClient): Promise<Timestamp> {
+export async function readClusterTime(
+  client: MongoClient,
+  opts: Pick<TailOptions, 'uri'>,
+): Promise<Timestamp> {
   const session = client.startSession();
+  let hello: Document;
   try {
-    const reply = await client.db('admin').command({ ping: 1 }, { session });
+    hello = await client.db('admin').command({ hello: 1 }, { session });
     const fromReply =
-      reply.operationTime ?? (reply.$clusterTime as Document | undefined)?.clusterTime;
+      hello.operationTime ?? (hello.$clusterTime as Document | undefined)?.clusterTime;
     const ts: unknown = session.operationTime ?? fromReply;
     if (hasTag(ts, 'Timestamp')) return ts as Timestamp;
   } finally {
     await session.endSession();
   }
+  // No cluster time: a standalone server (a replica set or mongos always reports one).
+  if (hello.setName === undefined && hello.msg !== 'isdbgrid') throw standaloneError(opts.uri);
   throw new ConnectError(
     'the server did not report a cluster time, so --until now cannot be resolved',
-    'is this a replica set or sharded cluster? use --until with an explicit time instead',
+    'use --until with an explicit time instead',
   );
 }
 
@@ -127,6 +134,8 @@ export class ChangeSource {
   private failures = 0;
   private closed = false;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  /** True between a failure and the next successful read: the stream is being re-opened. */
+  recovering = false;
 
   constructor(
     private readonly client: MongoClient,
@@ -162,13 +171,22 @@ export class ChangeSource {
         if (cursor === undefined) await this.open();
         else await this.getMore(cursor);
       } catch (error) {
-        if (this.cursor !== undefined) await this.discard(this.cursor);
+        this.recovering = true;
+        // A cursor lost with its connection, or one the server no longer knows, needs no
+        // killCursors (as the drivers do): that would only wait for a server to answer.
+        const gone =
+          error instanceof MongoNetworkError ||
+          (error instanceof MongoError && codeOf(error) === 43);
+        if (this.cursor !== undefined) await this.discard(this.cursor, !gone);
         if (this.closed) return { kind: 'idle', token: undefined };
         await this.recover(error);
         continue;
       }
       const current = this.cursor;
       if (current === undefined) return { kind: 'idle', token: undefined }; // closed meanwhile
+      // Recovered once a re-opened stream delivers: a cursor that opens and then fails on its
+      // first getMore has not.
+      if (current.replies > 1 || current.batch.length > 0) this.recovering = false;
       if (current.batch.length > 0) continue;
       // An empty batch: the post-batch resume token is the position now.
       if (current.replies > 1) this.failures = 0;
@@ -241,7 +259,7 @@ export class ChangeSource {
     const session = this.client.startSession();
     try {
       const reply = await this.run(db, command, session);
-      this.cursor = {
+      const cursor: OpenCursor = {
         ...reply,
         db,
         session,
@@ -249,6 +267,9 @@ export class ChangeSource {
         received: false,
         replies: 1,
       };
+      // Closed while the aggregate was on its way: let go of the cursor it opened.
+      if (this.closed) return await this.discard(cursor);
+      this.cursor = cursor;
     } catch (error) {
       await session.endSession().catch(() => undefined);
       throw error;
@@ -295,9 +316,9 @@ export class ChangeSource {
     };
   }
 
-  private async discard(cursor: OpenCursor): Promise<void> {
+  private async discard(cursor: OpenCursor, kill = true): Promise<void> {
     if (this.cursor === cursor) this.cursor = undefined;
-    if (!cursor.id.isZero()) {
+    if (kill && !cursor.id.isZero()) {
       // Best effort: a cursor the server lost (network error, failover) is gone already.
       await this.client
         .db(cursor.db)
@@ -395,8 +416,19 @@ export function toStreamError(
     position.kind === 'since'
       ? 'leave out --since to start from now, or '
       : opts.tokenFile !== undefined
-        ? `remove ${opts.tokenFile} to start from now, or `
+        ? `remove ${opts.tokenFile} to start from now (or remove it and use --since), or `
         : 'leave out the token to start from now, or ';
+  const tokenGiven = position.kind === 'resumeAfter' || position.kind === 'startAfter';
+  if (code === 9 && tokenGiven) {
+    // FailedToParse on a resume token: the token itself is damaged, not the command line.
+    return new ResumeError(
+      `cannot resume ${where}: the server cannot read the resume token ` +
+        `${opts.tokenFile === undefined ? 'given' : `in ${opts.tokenFile}`} (${error.message})`,
+      opts.tokenFile === undefined
+        ? 'pass the token exactly as mongo-tail or the driver printed it'
+        : `${startOver.replace(/, or $/, '')}`,
+    );
+  }
   switch (code) {
     case 40573:
       return standaloneError(opts.uri);
@@ -404,7 +436,9 @@ export function toStreamError(
       return new ResumeError(
         `cannot resume ${where}: that point is no longer in the oplog (ChangeStreamHistoryLost); ` +
           'the events since then cannot be read from this deployment any more',
-        `${startOver}use a later --since to read what the oplog still holds`,
+        opts.tokenFile !== undefined && position.kind !== 'since'
+          ? `remove ${opts.tokenFile} and start again with --since at a time the oplog still holds (or from now)`
+          : `${startOver}use a later --since to read what the oplog still holds`,
       );
     case 280:
       return new ResumeError(
@@ -463,13 +497,12 @@ function toConnectError(error: unknown, opts: Pick<TailOptions, 'uri'>): unknown
     }
     if (code === 40573) return standaloneError(opts.uri);
   }
-  if (error instanceof MongoError) {
-    return new ConnectError(
-      `cannot connect to ${redactUri(opts.uri)}: ${messageOf(error)}`,
-      'is the server running and reachable? --connect-timeout sets how long to try',
-    );
-  }
-  return error;
+  if (error instanceof TailError) return error;
+  // Anything else on the way to a server (DNS for mongodb+srv, TLS, sockets) is a connect failure.
+  return new ConnectError(
+    `cannot connect to ${redactUri(opts.uri)}: ${messageOf(error)}`,
+    'is the server running and reachable? --connect-timeout sets how long to try',
+  );
 }
 
 function describePosition(position: StartPosition): string {

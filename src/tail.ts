@@ -13,6 +13,7 @@ import { createSink, type Sink } from './sink.js';
 import {
   ChangeSource,
   connectClient,
+  createClient,
   readClusterTime,
   tokenTime,
   type RetryPolicy,
@@ -41,24 +42,41 @@ export interface TailIo {
 
 const STOPPED = Symbol('stopped');
 
-/** Collects the first stop request; `promise` settles when one arrives. */
+/**
+ * Collects the first stop request; `promise` settles when one arrives. A signal is also
+ * remembered when it comes later (while the run is already stopping for another reason):
+ * it cuts the wait for stdout short and decides the exit code.
+ */
 class Stopper {
   reason: StopReason | undefined;
+  signal: StopSignal | undefined;
   readonly promise: Promise<typeof STOPPED>;
+  readonly signalled: Promise<void>;
   private resolve: (value: typeof STOPPED) => void = () => undefined;
+  private resolveSignal: () => void = () => undefined;
 
   constructor() {
     this.promise = new Promise((resolve) => {
       this.resolve = resolve;
     });
+    this.signalled = new Promise((resolve) => {
+      this.resolveSignal = resolve;
+    });
   }
 
   request(reason: StopReason): void {
+    if (reason === 'SIGINT' || reason === 'SIGTERM') {
+      this.signal ??= reason;
+      this.resolveSignal();
+    }
     if (this.reason !== undefined) return;
     this.reason = reason;
     this.resolve(STOPPED);
   }
 }
+
+/** How long a signalled stop still waits for stdout to take what was written. */
+const SIGNAL_FLUSH_GRACE_MS = 500;
 
 /** The resources of one run; each has one owner (this object) and an awaited close. */
 interface Run {
@@ -108,14 +126,21 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
   // Flush stdout first, then record the position it covers, then let go of the server.
   // A failure while closing only surfaces when nothing failed before it.
   const closing = await closeAll([
-    () => run.sink.close(),
+    // stdout may be stuck (a reader that stopped reading): a signal ends the wait. The token
+    // only covers lines stdout took already, so saving it without the flush is still exact.
+    () =>
+      Promise.race([run.sink.close(), run.stop.signalled.then(() => delay(SIGNAL_FLUSH_GRACE_MS))]),
     () => run.checkpoint?.close(),
     () => run.source?.close(),
     () => run.client?.close(),
   ]);
   failure ??= closing;
   if (failure !== undefined) throw failure;
-  return code;
+  return run.stop.signal === undefined ? code : exitFor(run.stop.signal);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 async function tail(run: Run): Promise<ExitCodeValue> {
@@ -127,18 +152,16 @@ async function tail(run: Run): Promise<ExitCodeValue> {
   const start = startPosition(opts, run.checkpoint, say);
 
   run.status.start(`connecting to ${redactUri(opts.uri)}`);
-  const connecting = connectClient(opts);
-  const connected = await Promise.race([connecting, stop.promise]);
-  if (connected === STOPPED) {
-    // Closed when (if) it connects, so nothing is left open.
-    void connecting.then((c) => c.close()).catch(() => undefined);
-    return exitFor(stop.reason);
-  }
+  // The client is ours from the start, so a stop while connecting closes it at once.
+  const connected = createClient(opts);
   run.client = connected;
+  const connecting = connectClient(connected, opts);
+  connecting.catch(() => undefined); // if the race is lost, its outcome no longer matters
+  if ((await Promise.race([connecting, stop.promise])) === STOPPED) return exitFor(stop.reason);
 
   let until: Timestamp | undefined;
   if (opts.until?.kind === 'at') until = opts.until.ts;
-  if (opts.until?.kind === 'now') until = await readClusterTime(connected);
+  if (opts.until?.kind === 'now') until = await readClusterTime(connected, opts);
 
   const source = new ChangeSource(
     connected,
@@ -160,7 +183,12 @@ async function tail(run: Run): Promise<ExitCodeValue> {
   const armIdle = (): void => {
     if (opts.idleTimeoutMs === undefined) return;
     if (run.idleTimer !== undefined) clearTimeout(run.idleTimer);
-    run.idleTimer = setTimeout(() => stop.request('idle'), opts.idleTimeoutMs);
+    run.idleTimer = setTimeout(() => {
+      // A stream being re-opened after a failure is not idle: an outage must end as a
+      // connection failure (exit 3), never as "done as asked".
+      if (run.source?.recovering === true) armIdle();
+      else stop.request('idle');
+    }, opts.idleTimeoutMs);
   };
   armIdle();
 
@@ -205,7 +233,16 @@ async function tail(run: Run): Promise<ExitCodeValue> {
       break;
     }
     if (event.operationType !== 'invalidate' || run.watch.printInvalidate) {
-      if (!(await run.sink.write(format(event)))) {
+      // A stop (a signal) must not wait for a stdout that nobody reads any more; a line that
+      // stdout takes within the grace period still counts, so its token is saved.
+      const writing = run.sink.write(format(event));
+      let written = await Promise.race([writing, stop.promise]);
+      if (written === STOPPED) {
+        const graceOver = delay(SIGNAL_FLUSH_GRACE_MS).then((): typeof STOPPED => STOPPED);
+        written = await Promise.race([writing, graceOver]);
+        if (written === STOPPED) break;
+      }
+      if (!written) {
         stop.request('epipe');
         break;
       }

@@ -374,14 +374,15 @@ describe('deployments that cannot stream', () => {
     // No real-server route to a standalone from the shared replica set: start one here.
     const server = await startTestServer({ topology: 'standalone' });
     try {
-      const result = await runCli(['--uri', server.uri, 'shop.orders']);
-      expect(result.code).toBe(3);
-      expect(result.stdout).toBe('');
-      expect(result.stderr).toBe(
+      const expected =
         `mongo-tail: change streams need a replica set or sharded cluster, and ${server.uri} is a standalone server\n` +
-          'hint: make a single mongod a one-node replica set: restart it with --replSet rs0, run ' +
-          'rs.initiate() once in mongosh, then connect with ?replicaSet=rs0\n',
-      );
+        'hint: make a single mongod a one-node replica set: restart it with --replSet rs0, run ' +
+        'rs.initiate() once in mongosh, then connect with ?replicaSet=rs0\n';
+      const result = await runCli(['--uri', server.uri, 'shop.orders']);
+      expect(result).toEqual({ code: 3, stdout: '', stderr: expected });
+      // `--until now` asks for the cluster time first: the same message, not a riddle.
+      const catchUp = await runCli(['--uri', server.uri, '--until', 'now', 'shop.orders']);
+      expect(catchUp).toEqual({ code: 3, stdout: '', stderr: expected });
     } finally {
       await server.stop();
     }
@@ -441,8 +442,9 @@ describe('re-opening after failures the driver does not resume from', () => {
       return;
     }
     try {
-      const result = await runCli(['--uri', own, `${db}.c`], {
-        retry: { maxTries: 3, baseDelayMs: 5, maxDelayMs: 20 },
+      // --idle-timeout shorter than the outage: an outage is a failure (3), never "idle" (0).
+      const result = await runCli(['--uri', own, '--idle-timeout', '150ms', `${db}.c`], {
+        retry: { maxTries: 3, baseDelayMs: 250, maxDelayMs: 500 },
       });
       expect(result.code).toBe(3);
       expect(result.stdout).toBe('');
