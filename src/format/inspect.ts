@@ -4,6 +4,7 @@
 // terminal escape sequence into the output.
 import type { Palette } from './style.js';
 import { PLAIN } from './style.js';
+import type { BsonLike } from './bson-like.js';
 
 /** The `_bsontype` tag every bson class carries (read as a tag, not with instanceof, so values
  * built by another copy of the bson package are still recognised). */
@@ -115,24 +116,6 @@ function regexText(pattern: string, flags: string): string {
 function dateText(d: Date, p: Palette): string {
   if (Number.isNaN(d.getTime())) return p.date('Invalid Date');
   return p.date(`ISODate('${d.toISOString()}')`);
-}
-
-interface BsonLike {
-  value?: unknown;
-  toString(): string;
-  toHexString?: () => string;
-  buffer?: Uint8Array;
-  position?: number;
-  sub_type?: number;
-  pattern?: string;
-  options?: string;
-  code?: string;
-  scope?: unknown;
-  collection?: string;
-  oid?: unknown;
-  db?: string;
-  t?: number;
-  i?: number;
 }
 
 function bsonText(tag: string, v: BsonLike, p: Palette): string | undefined {

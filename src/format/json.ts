@@ -10,6 +10,7 @@
 // mongoexport (Go driver) and pymongo's json_util follow the spec on all three; so do we. Every
 // other type is written as the spec's conversion table says (the same as bson for them).
 import { bsonType } from './inspect.js';
+import type { BsonLike } from './bson-like.js';
 
 /** A finite or non-finite double as relaxed EJSON: always distinguishable from an integer. */
 export function doubleText(x: number): string {
@@ -39,25 +40,6 @@ function binaryText(bytes: Uint8Array, subType: number): string {
   const base64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   const sub = subType.toString(16).padStart(2, '0');
   return `{"$binary":{"base64":"${base64}","subType":"${sub}"}}`;
-}
-
-interface BsonLike {
-  value?: unknown;
-  toString(): string;
-  toHexString?: () => string;
-  buffer?: Uint8Array;
-  position?: number;
-  sub_type?: number;
-  pattern?: string;
-  options?: string;
-  code?: string;
-  scope?: Record<string, unknown> | null;
-  collection?: string;
-  oid?: unknown;
-  db?: string;
-  fields?: Record<string, unknown>;
-  t?: number;
-  i?: number;
 }
 
 function bsonText(tag: string, v: BsonLike): string | undefined {
