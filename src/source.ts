@@ -9,7 +9,6 @@
 // falls back to "now" on its own.
 import { Long, Timestamp, deserialize, type Binary, type Document } from 'bson';
 import {
-  MongoChangeStreamError,
   MongoClient,
   MongoError,
   MongoNetworkError,
@@ -394,10 +393,9 @@ export function toStreamError(
   opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
 ): unknown {
   if (
-    (error instanceof MongoChangeStreamError && /resume token/i.test(error.message)) ||
-    (error instanceof MongoServerError &&
-      codeOf(error) === 280 &&
-      /_id.*modified|modified.*_id/i.test(error.message))
+    error instanceof MongoServerError &&
+    codeOf(error) === 280 &&
+    /_id.*modified|modified.*_id/i.test(error.message)
   ) {
     return new UsageError(
       'the pipeline changed or removed the event _id, which holds the resume token',
