@@ -125,7 +125,7 @@ function buildProgram(
     )
     // Output
     .option('-f, --format <format>', 'pretty, json (relaxed Extended JSON) or canonical')
-    .option('--color', 'colour even when stdout is not a terminal (pretty only)')
+    .option('--color', 'coloured pretty lines even into a pipe (e.g. less -R)')
     .option('--no-color', 'never colour')
     .option('-q, --quiet', 'no notes or spinner on stderr (errors still print)')
     // Tuning

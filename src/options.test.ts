@@ -84,8 +84,14 @@ describe('defaults and precedence', () => {
   });
 
   test('machine formats are never coloured', () => {
-    expect(resolve({ format: 'json', color: true }, [], { stdoutIsTTY: true }).color).toBe(false);
+    expect(resolve({ format: 'json' }, [], { stdoutIsTTY: true }).color).toBe(false);
     expect(resolve({ format: 'canonical' }, [], { env: { FORCE_COLOR: '1' } }).color).toBe(false);
+  });
+
+  test('--color without a format means coloured pretty lines, even into a pipe', () => {
+    const opts = resolve({ color: true }, [], { stdoutIsTTY: false });
+    expect(opts.format).toBe('pretty');
+    expect(opts.color).toBe(true);
   });
 });
 
@@ -511,6 +517,14 @@ const BAD: Array<[string, RawFlags, string[], Record<string, string>, string, st
       {},
       '--until 1714564800,4 is before --since 1714564800,5',
       'nothing could be printed; check the two times',
+    ],
+    [
+      'colour with a machine format',
+      { color: true, format: 'json' },
+      [],
+      {},
+      '--color applies to pretty output; json is never coloured',
+      'leave out --color, or use -f pretty',
     ],
     [
       'until in the past, starting now',

@@ -211,7 +211,16 @@ export function resolveOptions(
   }
 
   const format = flags.format === undefined ? undefined : oneOf('--format', flags.format, FORMATS);
-  const resolvedFormat: Format = format ?? (ctx.stdoutIsTTY ? 'pretty' : 'json');
+  // `--color` without a format asks for coloured pretty lines, e.g. into `less -R`.
+  const resolvedFormat: Format =
+    format ?? (ctx.stdoutIsTTY || flags.color === true ? 'pretty' : 'json');
+
+  if (flags.color === true && resolvedFormat !== 'pretty') {
+    throw new UsageError(
+      `--color applies to pretty output; ${resolvedFormat} is never coloured`,
+      'leave out --color, or use -f pretty',
+    );
+  }
 
   const options: TailOptions = {
     uri,
