@@ -240,6 +240,31 @@ describe('Checkpoint', () => {
     expect(await loadToken(path)).toEqual(C);
   });
 
+  test('positions only move forward: an older token is ignored, with one warning', async () => {
+    const path = join(dir, 'pos.json');
+    const warnings: string[] = [];
+    const cp = await Checkpoint.open(path, 1000, Date.now, (m) => warnings.push(m));
+    cp.advance(B);
+    cp.advance(A); // sorts before B
+    cp.advance({ _data: A._data.toLowerCase() }); // case does not matter
+    expect(cp.current).toEqual(B);
+    cp.advance(C);
+    expect(cp.current).toEqual(C);
+    await cp.close();
+    expect(await loadToken(path)).toEqual(C);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`ignored a resume token that sorts before the last position`);
+  });
+
+  test('a token older than the one in the file is not saved either', async () => {
+    const path = join(dir, 'pos.json');
+    await saveToken(path, B);
+    const cp = await Checkpoint.open(path, 1000);
+    cp.advance(A);
+    await cp.close();
+    expect(await loadToken(path)).toEqual(B);
+  });
+
   test('a scheduled save happens after the interval without further calls', async () => {
     const path = join(dir, 'pos.json');
     const cp = await Checkpoint.open(path, 50);

@@ -303,6 +303,7 @@ export class Checkpoint {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private closed = false;
+  private warnedBackwards = false;
 
   private constructor(
     readonly path: string,
@@ -313,6 +314,7 @@ export class Checkpoint {
     /** The token the file held at start, if any. */
     readonly initial: ResumeToken | undefined,
     private readonly now: () => number,
+    private readonly warn: (message: string) => void,
   ) {
     this.savedData = initial?._data;
   }
@@ -322,12 +324,13 @@ export class Checkpoint {
     path: string,
     intervalMs: number,
     now: () => number = Date.now,
+    warn: (message: string) => void = () => undefined,
   ): Promise<Checkpoint> {
     const target = await realFile(path);
     const lock = await lockFile(path, target);
     try {
       const initial = await loadToken(path);
-      return new Checkpoint(path, target, intervalMs, lock, initial, now);
+      return new Checkpoint(path, target, intervalMs, lock, initial, now, warn);
     } catch (error) {
       await lock.release();
       throw error;
@@ -339,8 +342,24 @@ export class Checkpoint {
     return this.latest ?? this.initial;
   }
 
-  /** Records a token whose events stdout has accepted. */
+  /**
+   * Records a token whose events stdout has accepted. Positions only move forward: a token that
+   * sorts before the newest one is never recorded (warned about once). Resume tokens are
+   * KeyStrings, which compare byte by byte; so do their hex texts. A driver bug once moved
+   * tokens back by hours (NODE-7042): saving such a token would replay hours of events.
+   */
   advance(token: ResumeToken): void {
+    const newest = this.latest ?? this.initial;
+    if (newest !== undefined && token._data.toUpperCase() < newest._data.toUpperCase()) {
+      if (!this.warnedBackwards) {
+        this.warnedBackwards = true;
+        this.warn(
+          `ignored a resume token that sorts before the last position (${token._data} < ` +
+            `${newest._data}); ${this.path} keeps the later one`,
+        );
+      }
+      return;
+    }
     this.latest = token;
   }
 

@@ -2,14 +2,16 @@
 // codes and messages: a TailError prints `mongo-tail: <message>` (and a `hint:` line), never a
 // stack; anything else is a bug and says so (with the stack when MONGO_TAIL_DEBUG is set).
 // Nothing below calls process.exit.
+//
+// Only what the command needs is loaded: `--help`, `--version` and usage errors load commander
+// alone, `token` adds the decoder, and only a tail loads bson's users, the driver, ora and chalk.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from './cli.js';
 import { ExitCode, TailError, UsageError, describeFsError } from './errors.js';
-import { resolveColor, resolveOptions } from './options.js';
 import { redactText, secretsOf } from './redact.js';
-import { runTail, type StopSignal, type TailIo } from './tail.js';
-import { decodeToken, describeToken, TokenError } from './token.js';
-import type { RetryPolicy } from './source.js';
+import type { RetryPolicy } from './source/reopen.js';
+import type { StopSignal, TailIo } from './tail.js';
+import type { TokenInfo } from './token.js';
 
 /** Everything main touches outside itself; tests pass fakes. */
 export interface Io {
@@ -38,11 +40,16 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         await write(io.stdout, invocation.text);
         return ExitCode.Ok;
       case 'token': {
+        const { resolveColor } = await import('./options.js');
         const color = resolveColor(invocation.color, io);
-        await write(io.stdout, `${describeToken(readTokenArg(invocation.input), { color })}\n`);
+        if (color) await import('./format/color.js');
+        const { describeToken } = await import('./token.js');
+        const info = await readTokenArg(invocation.input);
+        await write(io.stdout, `${describeToken(info, { color })}\n`);
         return ExitCode.Ok;
       }
       case 'tail': {
+        const { resolveColor, resolveOptions } = await import('./options.js');
         const options = resolveOptions(invocation.flags, invocation.namespaces, {
           env: io.env,
           stdoutIsTTY: io.stdoutIsTTY,
@@ -60,6 +67,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         };
         if (io.onSignal !== undefined) tailIo.onSignal = io.onSignal;
         if (io.retry !== undefined) tailIo.retry = io.retry;
+        // Only a valid invocation loads the tail (and with it the driver).
+        const { runTail } = await import('./tail.js');
         return await runTail(options, tailIo);
       }
     }
@@ -69,7 +78,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 }
 
 /** `mongo-tail token X`: X is a token file when such a file exists, else the token itself. */
-function readTokenArg(input: string): ReturnType<typeof decodeToken> {
+async function readTokenArg(input: string): Promise<TokenInfo> {
+  const { decodeToken, TokenError } = await import('./token.js');
   let text = input;
   if (existsSync(input) && statSync(input).isFile()) {
     try {

@@ -2,11 +2,11 @@ import { PassThrough, Writable } from 'node:stream';
 import { createSink } from './sink.js';
 
 /** A writable that holds every chunk until `release()` is called (a stalled reader). */
-function stalled() {
+function stalled(highWaterMark = 16) {
   const pending: Array<() => void> = [];
   const chunks: string[] = [];
   const stream = new Writable({
-    highWaterMark: 16,
+    highWaterMark,
     write(chunk: Buffer, _enc, callback) {
       chunks.push(chunk.toString());
       pending.push(() => callback());
@@ -27,41 +27,58 @@ function epipe(): Writable {
   });
 }
 
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 describe('sink', () => {
-  test('adds newlines and resolves true once written', async () => {
+  test('writes chunks as given and reports each as accepted, in order', async () => {
     const out = new PassThrough();
     const sink = createSink(out);
-    expect(await sink.write('{"a":1}')).toBe(true);
-    expect(await sink.write('{"b":2}')).toBe(true);
+    const accepted: number[] = [];
+    expect(sink.write('{"a":1}\n', () => accepted.push(1))).toBe('ok');
+    expect(sink.write('{"b":2}\n{"c":3}\n', () => accepted.push(2))).toBe('ok');
     await sink.close();
-    expect(out.read()?.toString()).toBe('{"a":1}\n{"b":2}\n');
+    expect(accepted).toEqual([1, 2]);
+    expect(out.read()?.toString()).toBe('{"a":1}\n{"b":2}\n{"c":3}\n');
   });
 
-  test('a write does not resolve while stdout has not taken the line (backpressure)', async () => {
+  test('a chunk is not accepted while stdout has not taken it; full until drain', async () => {
     const { stream, chunks, release } = stalled();
     const sink = createSink(stream);
     let accepted = false;
-    const write = sink.write('x'.repeat(64)).then((ok) => {
-      accepted = ok;
-    });
-    await new Promise((r) => setTimeout(r, 20));
+    expect(sink.write('x'.repeat(64), () => (accepted = true))).toBe('full');
+    let drained = false;
+    const waiting = sink.drained().then(() => (drained = true));
+    await tick();
     expect(chunks).toHaveLength(1);
     expect(accepted).toBe(false);
+    expect(drained).toBe(false);
     release();
-    await write;
+    await waiting;
     expect(accepted).toBe(true);
+    expect(drained).toBe(true);
     const closing = sink.close();
-    await new Promise((r) => setImmediate(r));
+    await tick();
     release();
     await closing;
   });
 
-  test('EPIPE is a quiet stop: false, closed, no throw, later writes are refused', async () => {
+  test('drained() resolves at once when stdout wants more', async () => {
+    const sink = createSink(new PassThrough());
+    expect(sink.write('a\n')).toBe('ok');
+    await sink.drained();
+    await sink.close();
+  });
+
+  test('EPIPE is a quiet stop: closed, never accepted, no throw, later writes refused', async () => {
     const stream = epipe();
     const sink = createSink(stream);
-    expect(await sink.write('one')).toBe(false);
+    let accepted = false;
+    sink.write('one\n', () => (accepted = true));
+    await sink.drained();
+    await tick();
     expect(sink.closed).toBe(true);
-    expect(await sink.write('two')).toBe(false);
+    expect(accepted).toBe(false);
+    expect(sink.write('two\n')).toBe('closed');
     await sink.close();
     // A late error after close does not crash (a listener stays attached).
     stream.emit('error', Object.assign(new Error('late'), { code: 'EPIPE' }));
@@ -71,8 +88,19 @@ describe('sink', () => {
     const out = new PassThrough();
     const sink = createSink(out);
     out.destroy();
-    expect(await sink.write('x')).toBe(false);
+    expect(sink.write('x\n')).toBe('closed');
     expect(sink.closed).toBe(true);
+    await sink.close();
+  });
+
+  test('a reader that leaves while the run waits for drain ends the wait', async () => {
+    const { stream } = stalled();
+    const sink = createSink(stream);
+    expect(sink.write('y'.repeat(64))).toBe('full');
+    const waiting = sink.drained();
+    stream.destroy();
+    await waiting;
+    expect(sink.write('z\n')).toBe('closed');
     await sink.close();
   });
 
@@ -82,8 +110,14 @@ describe('sink', () => {
         callback(Object.assign(new Error('disk full'), { code: 'ENOSPC' }));
       },
     });
+    stream.on('error', () => undefined);
     const sink = createSink(stream);
-    await expect(sink.write('x')).rejects.toThrow('disk full');
+    let accepted = false;
+    sink.write('x\n', () => (accepted = true));
+    await sink.drained();
+    await tick();
+    expect(accepted).toBe(false);
+    expect(() => sink.write('y\n')).toThrow('disk full');
     await sink.close();
   });
 });

@@ -65,9 +65,9 @@ describe('statusText and ago', () => {
 });
 
 describe('createStatus, disabled', () => {
-  test('start, event and stop write nothing; note writes a plain prefixed line', () => {
+  test('start, event and stop write nothing; note writes a plain prefixed line', async () => {
     const term = new FakeTerminal();
-    const status = createStatus({ enabled: false, stream: term });
+    const status = await createStatus({ enabled: false, stream: term });
     status.start('connecting to mongodb://localhost');
     status.event(3, new Date());
     status.note('updateLookup turned on for --filter');
@@ -82,11 +82,11 @@ describe('createStatus, enabled', () => {
     jest.useRealTimers();
   });
 
-  test('shows the label, then counts and age; stop clears the line and every timer', () => {
+  test('shows the label, then counts and age; stop clears the line and every timer', async () => {
     jest.useFakeTimers();
     const term = new FakeTerminal();
     let now = 1_000_000;
-    const status = createStatus({ enabled: true, stream: term, now: () => now });
+    const status = await createStatus({ enabled: true, stream: term, now: () => now });
     status.start('connecting to mongodb://db.example');
     expect(term.text).toContain('connecting to mongodb://db.example');
     status.start('watching shop.orders');
@@ -107,10 +107,10 @@ describe('createStatus, enabled', () => {
     expect(term.text.endsWith('\x1b[2K\x1b[?25h')).toBe(true);
   });
 
-  test('note prints a prefixed line above the spinner and keeps spinning', () => {
+  test('note prints a prefixed line above the spinner and keeps spinning', async () => {
     jest.useFakeTimers();
     const term = new FakeTerminal();
-    const status = createStatus({ enabled: true, stream: term });
+    const status = await createStatus({ enabled: true, stream: term });
     status.start('watching shop.orders');
     term.chunks = [];
     status.note('the token file is ahead of the oplog');
@@ -124,9 +124,9 @@ describe('createStatus, enabled', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  test('note before start and after stop is a plain line', () => {
+  test('note before start and after stop is a plain line', async () => {
     const term = new FakeTerminal();
-    const status = createStatus({ enabled: true, stream: term });
+    const status = await createStatus({ enabled: true, stream: term });
     status.note('early');
     status.start('x');
     status.stop();
@@ -135,17 +135,17 @@ describe('createStatus, enabled', () => {
     expect(term.text).toBe('mongo-tail: late\n');
   });
 
-  test('the spinner glyph is uncoloured unless asked', () => {
+  test('the spinner glyph is uncoloured unless asked', async () => {
     jest.useFakeTimers();
     const term = new FakeTerminal();
-    const status = createStatus({ enabled: true, stream: term, label: 'x' });
+    const status = await createStatus({ enabled: true, stream: term, label: 'x' });
     status.start('watching');
     status.stop();
     expect(term.text).not.toMatch(/\x1b\[3\dm/);
   });
 
-  test('stop is safe twice and before start', () => {
-    const status = createStatus({ enabled: true, stream: new FakeTerminal() });
+  test('stop is safe twice and before start', async () => {
+    const status = await createStatus({ enabled: true, stream: new FakeTerminal() });
     status.stop();
     status.start('a');
     status.stop();
@@ -154,10 +154,10 @@ describe('createStatus, enabled', () => {
 });
 
 describe('a terminal without a size', () => {
-  test('0 columns: no spinner frames, notes still print', () => {
+  test('0 columns: no spinner frames, notes still print', async () => {
     const term = new FakeTerminal();
     term.columns = 0;
-    const status = createStatus({ enabled: true, stream: term });
+    const status = await createStatus({ enabled: true, stream: term });
     status.start('watching shop.orders');
     status.note('hello');
     status.stop();

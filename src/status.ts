@@ -2,8 +2,10 @@
 //   ⠋ watching shop.orders — 1,204 events, last 3 s ago
 // Only when enabled (the caller passes: stderr is a terminal and not --quiet). Disabled, the
 // only output is `note`, as a plain `mongo-tail: …` line, because warnings matter in scripts too.
-import ora from 'ora';
-import type { Ora } from 'ora';
+// ora is loaded only when the spinner will really be shown (a terminal on stderr).
+import type { Ora, Options as OraOptions } from 'ora';
+
+type OraFactory = (options: OraOptions) => Ora;
 
 export interface Status {
   start(label: string): void;
@@ -60,7 +62,10 @@ class Spinner implements Status {
   private lastAt: Date | undefined;
   private readonly now: () => number;
 
-  constructor(private readonly opts: StatusOptions) {
+  constructor(
+    private readonly opts: StatusOptions,
+    private readonly ora: OraFactory,
+  ) {
     this.label = opts.label ?? '';
     this.now = opts.now ?? Date.now;
   }
@@ -72,7 +77,7 @@ class Spinner implements Status {
 
   start(label: string): void {
     this.label = label;
-    this.spinner ??= ora({
+    this.spinner ??= this.ora({
       stream: this.opts.stream,
       isEnabled: true,
       // Leave stdin alone: the tailer never reads it, and a discarded stdin breaks pipes.
@@ -110,10 +115,12 @@ class Spinner implements Status {
 }
 
 /** The status line for one run; every method is safe to call in any order. */
-export function createStatus(opts: StatusOptions): Status {
+export async function createStatus(opts: StatusOptions): Promise<Status> {
   // A terminal that reports 0 columns (a pty nobody sized, e.g. under `script`) would make ora
   // count every frame as endless lines and flood it with cursor-up codes: no spinner there.
   const columns = (opts.stream as { columns?: number }).columns;
   const usable = columns === undefined || columns > 0;
-  return opts.enabled && usable ? new Spinner(opts) : new Disabled(opts.stream);
+  if (!opts.enabled || !usable) return new Disabled(opts.stream);
+  const { default: ora } = await import('ora');
+  return new Spinner(opts, ora);
 }

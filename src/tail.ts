@@ -4,27 +4,29 @@
 import type { Timestamp } from 'bson';
 import type { MongoClient } from 'mongodb';
 import { Checkpoint } from './checkpoint.js';
-import { ExitCode, InvalidatedError, type ExitCodeValue } from './errors.js';
-import { createFormatter } from './format/index.js';
+import { connectClient, createClient, readClusterTime } from './client.js';
+import { ExitCode, InvalidatedError, TailError, type ExitCodeValue } from './errors.js';
+import { createEventFormatter, type EventFormatter } from './format/index.js';
 import type { ResumeToken, StartPosition, TailOptions } from './options.js';
 import { buildWatch, type WatchSpec } from './pipeline.js';
 import { redactUri } from './redact.js';
 import { createSink, type Sink } from './sink.js';
+import { readHeader } from './source/batch.js';
 import {
   ChangeSource,
-  connectClient,
-  createClient,
-  readClusterTime,
+  eventToken,
   tokenTime,
+  type EventBatch,
   type RetryPolicy,
   type Step,
-} from './source.js';
+} from './source/index.js';
 import { createStatus, type Status } from './status.js';
+import { STOPPED, Stopper, type StopReason, type StopSignal } from './stopper.js';
 import { decodeToken } from './token.js';
+import { TranscodeError } from './transcode/index.js';
 import { compareTimestamps } from './when.js';
 
-export type StopSignal = 'SIGINT' | 'SIGTERM';
-type StopReason = 'limit' | 'until' | 'idle' | 'epipe' | StopSignal;
+export type { StopSignal } from './stopper.js';
 
 /** What the loop needs from the outside world (all injectable for in-process tests). */
 export interface TailIo {
@@ -38,41 +40,6 @@ export interface TailIo {
   /** Redacts free text before it reaches stderr. */
   redact: (text: string) => string;
   retry?: RetryPolicy;
-}
-
-const STOPPED = Symbol('stopped');
-
-/**
- * Collects the first stop request; `promise` settles when one arrives. A signal is also
- * remembered when it comes later (while the run is already stopping for another reason):
- * it cuts the wait for stdout short and decides the exit code.
- */
-class Stopper {
-  reason: StopReason | undefined;
-  signal: StopSignal | undefined;
-  readonly promise: Promise<typeof STOPPED>;
-  readonly signalled: Promise<void>;
-  private resolve: (value: typeof STOPPED) => void = () => undefined;
-  private resolveSignal: () => void = () => undefined;
-
-  constructor() {
-    this.promise = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
-    this.signalled = new Promise((resolve) => {
-      this.resolveSignal = resolve;
-    });
-  }
-
-  request(reason: StopReason): void {
-    if (reason === 'SIGINT' || reason === 'SIGTERM') {
-      this.signal ??= reason;
-      this.resolveSignal();
-    }
-    if (this.reason !== undefined) return;
-    this.reason = reason;
-    this.resolve(STOPPED);
-  }
 }
 
 /** How long a signalled stop still waits for stdout to take what was written. */
@@ -91,11 +58,15 @@ interface Run {
   client?: MongoClient;
   source?: ChangeSource;
   idleTimer?: NodeJS.Timeout;
+  /** Events printed so far. */
+  printed: number;
+  /** True while the loop waits for stdout to drain (time that does not count as idle). */
+  waitingForStdout: boolean;
 }
 
 /** Runs one tail until a stop condition; returns the exit code or throws a TailError. */
 export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeValue> {
-  const status = createStatus({
+  const status = await createStatus({
     enabled: io.stderrIsTTY && !opts.quiet,
     stream: io.stderr,
     color: io.stderrColor ?? false,
@@ -110,6 +81,8 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
     },
     stop: new Stopper(),
     sink: createSink(io.stdout),
+    printed: 0,
+    waitingForStdout: false,
   };
   const unsubscribe = io.onSignal?.((signal) => run.stop.request(signal));
 
@@ -147,7 +120,12 @@ async function tail(run: Run): Promise<ExitCodeValue> {
   const { opts, stop, say } = run;
   for (const note of run.watch.notes) say(note);
   if (opts.tokenFile !== undefined) {
-    run.checkpoint = await Checkpoint.open(opts.tokenFile, opts.checkpointIntervalMs);
+    run.checkpoint = await Checkpoint.open(
+      opts.tokenFile,
+      opts.checkpointIntervalMs,
+      Date.now,
+      say,
+    );
   }
   const start = startPosition(opts, run.checkpoint, say);
 
@@ -155,9 +133,7 @@ async function tail(run: Run): Promise<ExitCodeValue> {
   // The client is ours from the start, so a stop while connecting closes it at once.
   const connected = createClient(opts);
   run.client = connected;
-  const connecting = connectClient(connected, opts);
-  connecting.catch(() => undefined); // if the race is lost, its outcome no longer matters
-  if ((await Promise.race([connecting, stop.promise])) === STOPPED) return exitFor(stop.reason);
+  if ((await stop.race(connectClient(connected, opts))) === STOPPED) return exitFor(stop.reason);
 
   let until: Timestamp | undefined;
   if (opts.until?.kind === 'at') until = opts.until.ts;
@@ -173,7 +149,7 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     run.io.retry,
   );
   run.source = source;
-  const format = createFormatter(
+  const format = createEventFormatter(
     opts.timeZone === undefined
       ? { format: opts.format, color: opts.color }
       : { format: opts.format, color: opts.color, timeZone: opts.timeZone },
@@ -185,18 +161,15 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     if (run.idleTimer !== undefined) clearTimeout(run.idleTimer);
     run.idleTimer = setTimeout(() => {
       // A stream being re-opened after a failure is not idle: an outage must end as a
-      // connection failure (exit 3), never as "done as asked".
-      if (run.source?.recovering === true) armIdle();
+      // connection failure (exit 3), never as "done as asked". Nor is a run waiting for stdout.
+      if (run.source?.recovering === true || run.waitingForStdout) armIdle();
       else stop.request('idle');
     }, opts.idleTimeoutMs);
   };
   armIdle();
 
-  let printed = 0;
   while (stop.reason === undefined) {
-    const pending = source.next();
-    pending.catch(() => undefined); // if the race is lost, its outcome no longer matters
-    const step: Step | typeof STOPPED = await Promise.race([pending, stop.promise]);
+    const step: Step | typeof STOPPED = await stop.race(source.next());
     if (step === STOPPED) break;
 
     if (step.kind === 'idle') {
@@ -222,45 +195,111 @@ async function tail(run: Run): Promise<ExitCodeValue> {
       continue;
     }
 
-    const event = step.event;
-    const clusterTime: unknown = event.clusterTime;
-    if (
-      until !== undefined &&
-      isTimestamp(clusterTime) &&
-      compareTimestamps(clusterTime, until) > 0
-    ) {
-      stop.request('until');
-      break;
-    }
-    if (event.operationType !== 'invalidate' || run.watch.printInvalidate) {
-      // A stop (a signal) must not wait for a stdout that nobody reads any more; a line that
-      // stdout takes within the grace period still counts, so its token is saved.
-      const writing = run.sink.write(format(event));
-      let written = await Promise.race([writing, stop.promise]);
-      if (written === STOPPED) {
-        const graceOver = delay(SIGNAL_FLUSH_GRACE_MS).then((): typeof STOPPED => STOPPED);
-        written = await Promise.race([writing, graceOver]);
-        if (written === STOPPED) break;
-      }
-      if (!written) {
-        stop.request('epipe');
-        break;
-      }
-      printed += 1;
-      run.status.event(printed, new Date());
-      armIdle();
-    }
-    // Only now is the event on its way out: the checkpoint may cover it.
-    run.checkpoint?.advance(step.token);
-    if (step.batchEnd) {
-      run.checkpoint?.batchDone();
-      // The batch's resume token may already say the stream is past --until: no need to wait
-      // for another (empty) batch to learn it.
-      if (until !== undefined && passed(step.token, until, false)) stop.request('until');
-    }
-    if (opts.limit !== undefined && printed >= opts.limit) stop.request('limit');
+    const before = run.printed;
+    const whole = await writeBatch(run, step.batch, format, until);
+    if (run.printed > before) armIdle();
+    if (!whole) break;
+    run.checkpoint?.batchDone();
+    // The batch's end position may already say the stream is past --until: no need to wait
+    // for another (empty) batch to learn it.
+    if (until !== undefined && passed(step.batch.end, until, false)) stop.request('until');
   }
   return exitFor(stop.reason);
+}
+
+/** Lines are handed to stdout in chunks of about this many characters (one write each). */
+const CHUNK_CHARS = 64 * 1024;
+
+/**
+ * Formats a batch into chunks of lines and writes them. Each chunk carries the resume token of
+ * its last event, which the checkpoint takes once stdout has accepted the chunk. Returns true
+ * when every event of the batch was consumed, false when the run stops inside it (--limit,
+ * --until, a signal, a closed stdout).
+ */
+async function writeBatch(
+  run: Run,
+  batch: EventBatch,
+  format: EventFormatter,
+  until: Timestamp | undefined,
+): Promise<boolean> {
+  const { bytes, starts } = batch;
+  const { limit } = run.opts;
+  const count = starts.length;
+  let chunk = '';
+  let consumed = -1;
+  for (let index = 0; index < count; index += 1) {
+    if (run.stop.reason !== undefined) break;
+    const start = starts[index] as number;
+    if (until !== undefined) {
+      const at = readHeader(bytes, start).clusterTime;
+      if (at !== undefined && compareTimestamps(at, until) > 0) {
+        run.stop.request('until');
+        break;
+      }
+    }
+    // Only an invalidate ends a stream from the server's side, so only the last event of a
+    // closing batch can be one.
+    const silent =
+      batch.closing &&
+      index === count - 1 &&
+      !run.watch.printInvalidate &&
+      readHeader(bytes, start).operationType === 'invalidate';
+    if (!silent) {
+      chunk += formatOne(format, bytes, start);
+      chunk += '\n';
+      run.printed += 1;
+    }
+    consumed = index;
+    if (limit !== undefined && run.printed >= limit) {
+      run.stop.request('limit');
+      break;
+    }
+    if (chunk.length >= CHUNK_CHARS && index < count - 1) {
+      if (!(await emit(run, chunk, eventToken(batch, index)))) return false;
+      chunk = '';
+    }
+  }
+  if (consumed >= 0 && !(await emit(run, chunk, eventToken(batch, consumed)))) return false;
+  return consumed === count - 1 && run.stop.reason === undefined;
+}
+
+function formatOne(format: EventFormatter, bytes: Buffer, start: number): string {
+  try {
+    return format(bytes, start);
+  } catch (error) {
+    if (!(error instanceof TranscodeError)) throw error;
+    throw new TailError(
+      `cannot print an event the server sent: ${error.message}`,
+      ExitCode.Unexpected,
+    );
+  }
+}
+
+/**
+ * Hands one chunk to stdout; the checkpoint covers `token` once stdout accepted it. Waits for
+ * `drain` when stdout is full. False when the run must stop (stdout closed, a stop came while
+ * waiting for it).
+ */
+async function emit(run: Run, text: string, token: ResumeToken): Promise<boolean> {
+  const result = run.sink.write(text, () => run.checkpoint?.advance(token));
+  if (result === 'closed') {
+    run.stop.request('epipe');
+    return false;
+  }
+  run.status.event(run.printed, new Date());
+  if (result === 'full') {
+    run.waitingForStdout = true;
+    const waited = await run.stop.race(run.sink.drained());
+    run.waitingForStdout = false;
+    // Stopped while stdout was full: what it takes during the close still counts (its
+    // callbacks advance the checkpoint before the final save).
+    if (waited === STOPPED) return false;
+    if (run.sink.closed) {
+      run.stop.request('epipe');
+      return false;
+    }
+  }
+  return true;
 }
 
 /**
@@ -311,14 +350,6 @@ function exitFor(reason: StopReason | undefined): ExitCodeValue {
   if (reason === 'SIGINT') return ExitCode.Sigint;
   if (reason === 'SIGTERM') return ExitCode.Sigterm;
   return ExitCode.Ok;
-}
-
-function isTimestamp(value: unknown): value is Timestamp {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as { _bsontype?: unknown })._bsontype === 'Timestamp'
-  );
 }
 
 /** Runs every closing step even when one fails; returns the first failure. */

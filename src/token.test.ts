@@ -1,4 +1,5 @@
 /* eslint-disable no-control-regex -- these tests look for raw control characters and ANSI escapes */
+import './format/color.js';
 import {
   Binary,
   BSONRegExp,

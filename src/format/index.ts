@@ -1,6 +1,7 @@
 // Formatters: pure functions from one change event to one line of output (no trailing newline).
 // The sink adds the newline and owns stdout; colour is decided by the caller and passed in.
-import type { Document } from 'bson';
+import { deserialize, type Document } from 'bson';
+import { transcodeDocument } from '../transcode/index.js';
 import { canonicalJson } from './canonical.js';
 import { relaxedJson } from './json.js';
 import { createPrettyFormatter } from './pretty.js';
@@ -26,6 +27,34 @@ export function createFormatter(opts: FormatOptions): (event: Document) => strin
       return canonicalJson;
     case 'pretty':
       return createPrettyFormatter({ color: opts.color, timeZone: opts.timeZone });
+    default: {
+      const unknown: never = opts.format;
+      throw new RangeError(`unknown format '${String(unknown)}'`);
+    }
+  }
+}
+
+/** Renders the change event whose BSON document starts at `start` in `bytes` as ONE line. */
+export type EventFormatter = (bytes: Buffer, start: number) => string;
+
+// Events keep their exact BSON types: pretty prints Int32 vs Double vs Long.
+const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
+
+/**
+ * The formatter for events as bytes (the hot path): the JSON formats transcode the bytes
+ * straight to text in the server's field order; pretty decodes the event and renders it.
+ */
+export function createEventFormatter(opts: FormatOptions): EventFormatter {
+  switch (opts.format) {
+    case 'json':
+      return (bytes, start) => transcodeDocument(bytes, start, 'relaxed');
+    case 'canonical':
+      return (bytes, start) => transcodeDocument(bytes, start, 'canonical');
+    case 'pretty': {
+      const pretty = createFormatter(opts);
+      return (bytes, start) =>
+        pretty(deserialize(bytes.subarray(start, start + bytes.readInt32LE(start)), EXACT));
+    }
     default: {
       const unknown: never = opts.format;
       throw new RangeError(`unknown format '${String(unknown)}'`);

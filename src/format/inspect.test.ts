@@ -1,4 +1,5 @@
 /* eslint-disable no-control-regex -- these tests look for raw control characters and ANSI escapes */
+import './color.js';
 import { Binary, Code, DBRef, Double, Int32 } from 'bson';
 import { escapeControl, formatKey, inspectDocument, inspectValue, quote } from './inspect.js';
 import { everyType, OID } from './samples.test-util.js';

@@ -6,6 +6,7 @@
 // key · body. Always exactly one line; a long document is left to the terminal to wrap.
 import type { Document } from 'bson';
 import { bsonType, escapeControl, inspectDocument, inspectValue } from './inspect.js';
+import './color.js';
 import { palette } from './style.js';
 import type { Palette } from './style.js';
 import { createClock } from './time.js';

@@ -1,8 +1,8 @@
 import { Timestamp } from 'bson';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
-import { ConnectError, ResumeError, TailError, UsageError } from './errors.js';
-import type { StartPosition } from './options.js';
-import { isTransient, tokenTime, toStreamError } from './source.js';
+import { ConnectError, ResumeError, TailError, UsageError } from '../errors.js';
+import type { StartPosition } from '../options.js';
+import { causeOf, isTransient, toStreamError } from './diagnose.js';
 
 function serverError(code: number, errmsg: string, labels: string[] = []): MongoServerError {
   return new MongoServerError({
@@ -18,11 +18,6 @@ const TOKEN = { _data: '8266D3EF23000000012B042C0100296E5A1004' };
 const SINCE: StartPosition = { kind: 'since', ts: new Timestamp({ t: 1714564800, i: 2 }) };
 const AFTER: StartPosition = { kind: 'resumeAfter', token: TOKEN };
 const OPTS = { uri: 'mongodb://alice:pw1234@db1/?replicaSet=rs0' };
-
-test('tokenTime reads the cluster time from bytes 1–8', () => {
-  expect(tokenTime(TOKEN)).toEqual(new Timestamp({ t: 1725165347, i: 1 }));
-  expect(tokenTime({ _data: '00AB' })).toBeUndefined();
-});
 
 describe('isTransient', () => {
   test.each([
@@ -147,5 +142,57 @@ describe('toStreamError', () => {
     expect(toStreamError(new MongoNetworkError('reset'), SINCE, OPTS)).toBeInstanceOf(ConnectError);
     const bug = new TypeError('oops');
     expect(toStreamError(bug, SINCE, OPTS)).toBe(bug);
+  });
+});
+
+describe('damaged tokens: every code a server uses for them is exit 4', () => {
+  test.each([9, 40646, 40648, 40649, 50795, 50796, 50854, 51055, 51056, 51057, 6189500, 7182501])(
+    'code %i with a token given → ResumeError naming the token file',
+    (code) => {
+      const error = toStreamError(serverError(code, 'bad token'), AFTER, {
+        ...OPTS,
+        tokenFile: 'pos.json',
+      });
+      expect(error).toBeInstanceOf(ResumeError);
+      expect((error as ResumeError).exitCode).toBe(4);
+      expect((error as ResumeError).message).toMatch(
+        /the server cannot read the resume token in pos\.json \(bad token\)$/,
+      );
+    },
+  );
+
+  test('40649 without a token (e.g. --since) is not called a damaged token', () => {
+    const error = toStreamError(serverError(40649, 'x'), SINCE, OPTS);
+    expect(error).not.toBeInstanceOf(ResumeError);
+  });
+});
+
+describe('executor context in server messages', () => {
+  test.each([
+    [
+      'PlanExecutor error during aggregation :: caused by :: cannot resume stream',
+      'cannot resume stream',
+    ],
+    ['Executor error during getMore :: caused by :: cannot resume stream', 'cannot resume stream'],
+    ['plain message', 'plain message'],
+    // Only a prefix is context: the same words inside a message stay.
+    ['a :: caused by :: b', 'a :: caused by :: b'],
+  ])('%s', (raw, cause) => {
+    expect(causeOf(raw)).toBe(cause);
+  });
+
+  test('a 280 from a getMore reads as its cause', () => {
+    const error = toStreamError(
+      serverError(
+        280,
+        'Executor error during getMore :: caused by :: cannot resume stream; the resume token was not found. {_data: "82"}',
+      ),
+      AFTER,
+      OPTS,
+    );
+    expect((error as ResumeError).message).toMatch(
+      /: cannot resume stream; the resume token was not found\. \{_data: "82"\} \(ChangeStreamFatalError\)$/,
+    );
+    expect((error as ResumeError).message).not.toContain('Executor');
   });
 });

@@ -90,6 +90,97 @@ test('--help: the same text as in-process, exit 0', async () => {
   expect(result.stdout).toBe((await runCli(['--help'])).stdout);
 });
 
+/** The module URLs one run of the bin loads. */
+async function modulesLoadedBy(args: string[]): Promise<{ code: number | null; urls: string[] }> {
+  const trace = join(dir, `imports-${args.join('_').replace(/\W/g, '')}.txt`);
+  const hook = join(ROOT, 'test', 'helpers', 'trace-imports.mjs');
+  const result = await collect(
+    spawn(process.execPath, ['--import', hook, BIN, ...args], {
+      env: { ...ENV, MONGO_TAIL_TRACE_IMPORTS: trace },
+      cwd: ROOT,
+    }),
+  );
+  const urls = existsSync(trace) ? (await readFile(trace, 'utf8')).split('\n') : [];
+  return { code: result.code, urls };
+}
+
+describe('starting fast: no driver, ora or chalk where they are not needed', () => {
+  const heavy = /\/node_modules\/(mongodb|ora|chalk)\//;
+  test.each([
+    [['--version']],
+    [['--help']],
+    [['--nope']],
+    [['--since', 'yesterday-ish', 'shop']],
+    [['token', '{"_data":"8266D3EF23000000012B042C0100296E5A1004"}']],
+  ])('%j', async (args) => {
+    const { code, urls } = await modulesLoadedBy(args);
+    expect(code).not.toBeNull();
+    // The trace works: the CLI's own modules are in it.
+    expect(urls.some((url) => url.endsWith('/dist/cli.js'))).toBe(true);
+    expect(urls.filter((url) => heavy.test(url))).toEqual([]);
+  });
+
+  test('a tail does load the driver (the check above can fail)', async () => {
+    const { urls } = await modulesLoadedBy([
+      '--uri',
+      'mongodb://127.0.0.1:1/?replicaSet=rs0',
+      '--connect-timeout',
+      '200ms',
+      'shop',
+    ]);
+    expect(urls.some((url) => /\/node_modules\/mongodb\//.test(url))).toBe(true);
+  });
+});
+
+test('a small heap streams far past where a per-event leak would die', async () => {
+  // Before the batch pipeline, each event left ~1.6 KB behind (a Promise.race against a
+  // long-lived promise): with a 64 MB heap the process aborted after 27,940 events.
+  const db = uniqueDbName('heap');
+  const since = await clusterTime(client);
+  const coll = client.db(db).collection<AnyDoc>('c');
+  const total = 60_000;
+  const pad = 'x'.repeat(400);
+  for (let start = 0; start < total; start += 5000) {
+    await coll.insertMany(Array.from({ length: 5000 }, (_, k) => ({ _id: start + k, pad })));
+  }
+  const child = spawn(
+    process.execPath,
+    [
+      '--max-old-space-size=24',
+      BIN,
+      '--uri',
+      testUri(),
+      '--since',
+      since,
+      '-n',
+      String(total),
+      '-q',
+      `${db}.c`,
+    ],
+    { env: ENV, cwd: ROOT },
+  );
+  let lines = 0;
+  let lastId = -1;
+  let ordered = true;
+  let rest = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const parts = (rest + chunk.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    for (const line of parts) {
+      const id = (JSON.parse(line) as { documentKey: { _id: number } }).documentKey._id;
+      if (id !== lastId + 1) ordered = false;
+      lastId = id;
+      lines += 1;
+    }
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  expect(lines).toBe(total);
+  expect(ordered).toBe(true);
+}, 120_000);
+
 test('an unknown flag exits 2 with one line on stderr', async () => {
   const result = await bin(['--nope']);
   expect(result).toEqual({

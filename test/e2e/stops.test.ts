@@ -28,14 +28,25 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A stdout that accepts `accept` lines and then never takes another byte. */
+/**
+ * A stdout that accepts `accept` writes and then never takes another byte. mongo-tail writes
+ * lines in chunks (one write per batch, or per ~64 KB), so `lines` are the accepted chunks'
+ * lines.
+ */
 function stuckStdout(accept: number): Writable & { lines: string[] } {
   const lines: string[] = [];
+  let writes = 0;
   const stream = new Writable({
     highWaterMark: 1,
     write(chunk: Buffer, _enc, done) {
-      if (lines.length < accept) {
-        lines.push(chunk.toString());
+      if (writes < accept) {
+        writes += 1;
+        lines.push(
+          ...chunk
+            .toString()
+            .split('\n')
+            .filter((line) => line !== ''),
+        );
         done();
       }
       // else: never call back, like a full pipe whose reader went to sleep
@@ -48,11 +59,9 @@ test('SIGINT while stdout is blocked: exit 130 quickly, token of the lines stdou
   const db = uniqueDbName('stuck');
   const file = join(dir, `${db}.json`);
   const since = await clusterTime(client);
-  await client
-    .db(db)
-    .collection<{ _id: number }>('c')
-    .insertMany([1, 2, 3, 4].map((i) => ({ _id: i })));
-  const stdout = stuckStdout(2);
+  const coll = client.db(db).collection<{ _id: number }>('c');
+  await coll.insertMany([1, 2].map((i) => ({ _id: i })));
+  const stdout = stuckStdout(1);
   let deliver: ((signal: StopSignal) => void) | undefined;
   const io: Io = {
     stdout,
@@ -69,7 +78,9 @@ test('SIGINT while stdout is blocked: exit 130 quickly, token of the lines stdou
   const until = Date.now() + 10_000;
   while (stdout.lines.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   expect(stdout.lines).toHaveLength(2);
-  await new Promise((r) => setTimeout(r, 200)); // the third line is now stuck in stdout
+  // The next batch's lines are now stuck in stdout.
+  await coll.insertMany([3, 4].map((i) => ({ _id: i })));
+  await new Promise((r) => setTimeout(r, 1500));
   const signalledAt = Date.now();
   deliver?.('SIGINT');
   expect(await run).toBe(130);

@@ -1,0 +1,217 @@
+// Server and driver errors on the change stream → what to do (retry or not) and the typed
+// error the user sees (exit 3 connect, 4 resume, 2 usage, 1 unexpected), with its message and
+// hint. Pure: every mapping is tested without a server.
+import type { Timestamp } from 'bson';
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+} from 'mongodb';
+import { ConnectError, ExitCode, ResumeError, TailError, UsageError } from '../errors.js';
+import type { StartPosition, TailOptions } from '../options.js';
+import { redactUri } from '../redact.js';
+import { formatTimestamp } from '../when.js';
+import { tokenTime } from './position.js';
+
+// Server codes after which re-opening from our own position is worth it (the driver's own
+// resumable set plus CappedPositionLost, where a re-open tells us for sure whether history
+// is lost).
+const TRANSIENT_CODES = new Set([
+  6, 7, 43, 63, 89, 91, 133, 136, 150, 189, 234, 262, 9001, 10107, 11600, 11602, 13388, 13435,
+  13436,
+]);
+
+/** True when re-opening the stream may succeed. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
+  if (!(error instanceof MongoError)) return false;
+  if (error.hasErrorLabel('NonResumableChangeStreamError')) return false;
+  if (error.hasErrorLabel('ResumableChangeStreamError')) return true;
+  const code = codeOf(error);
+  return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+/**
+ * The server error code as a number. With promoteValues off (how the stream is read) the
+ * driver also builds error replies with exact types, so the code can arrive as an Int32.
+ */
+export function codeOf(error: MongoError): number | undefined {
+  const code = Number(error.code);
+  return Number.isFinite(code) ? code : undefined;
+}
+
+const USAGE_CODES = new Set([2, 9, 14, 20, 72, 73, 40323, 40324, 40602, 15998, 16410, 16436]);
+
+/**
+ * Codes a server answers for a resume token it cannot read (resume_token.cpp and the KeyString
+ * decoder): 9 FailedToParse only for text that is not hex; an empty token, a bad version, a
+ * truncated or inconsistent one get these; 40648 a `_typeBits` of the wrong type.
+ */
+export const INVALID_TOKEN_CODES: ReadonlySet<number> = new Set([
+  9, 40646, 40648, 40649, 50793, 50794, 50795, 50796, 50854, 50855, 50870, 50872, 51055, 51056,
+  51057, 6189500, 6189501, 6189502, 6189503, 6189504, 7182501,
+]);
+
+// Context a server puts before the cause of an error raised while the pipeline runs
+// (getmore_cmd.cpp: `addContext("Executor error during getMore")`; the aggregate's
+// "PlanExecutor error during aggregation"). The cause is what a person needs.
+const EXECUTOR_CONTEXT =
+  /^(?:(?:PlanExecutor error during aggregation|Executor error during getMore) :: caused by :: )+/;
+
+/** A server error message without the executor context in front of its cause. */
+export function causeOf(message: string): string {
+  return message.replace(EXECUTOR_CONTEXT, '');
+}
+
+/** Maps a failure on the stream to the error the user sees. */
+export function toStreamError(
+  error: unknown,
+  position: StartPosition,
+  opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+): unknown {
+  if (
+    error instanceof MongoServerError &&
+    codeOf(error) === 280 &&
+    /_id.*modified|modified.*_id/i.test(error.message)
+  ) {
+    return new UsageError(
+      'the pipeline changed or removed the event _id, which holds the resume token',
+      'keep _id in --pipeline stages ($project/$unset/$replaceRoot must not drop it)',
+    );
+  }
+  if (!(error instanceof MongoServerError)) {
+    if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError) {
+      return toConnectError(error, opts);
+    }
+    return error;
+  }
+  const code = codeOf(error);
+  const message = causeOf(error.message);
+  const where = describePosition(position);
+  const startOver =
+    position.kind === 'since'
+      ? 'leave out --since to start from now, or '
+      : opts.tokenFile !== undefined
+        ? `remove ${opts.tokenFile} to start from now (or remove it and use --since), or `
+        : 'leave out the token to start from now, or ';
+  const tokenGiven = position.kind === 'resumeAfter' || position.kind === 'startAfter';
+  if (code !== undefined && INVALID_TOKEN_CODES.has(code) && tokenGiven) {
+    // The token itself is damaged, not the command line.
+    return new ResumeError(
+      `cannot resume ${where}: the server cannot read the resume token ` +
+        `${opts.tokenFile === undefined ? 'given' : `in ${opts.tokenFile}`} (${message})`,
+      opts.tokenFile === undefined
+        ? 'pass the token exactly as mongo-tail or the driver printed it'
+        : `${startOver.replace(/, or $/, '')}`,
+    );
+  }
+  switch (code) {
+    case 40573:
+      return standaloneError(opts.uri);
+    case 286:
+      return new ResumeError(
+        `cannot resume ${where}: that point is no longer in the oplog (ChangeStreamHistoryLost); ` +
+          'the events since then cannot be read from this deployment any more',
+        opts.tokenFile !== undefined && position.kind !== 'since'
+          ? `remove ${opts.tokenFile} and start again with --since at a time the oplog still holds (or from now)`
+          : `${startOver}use a later --since to read what the oplog still holds`,
+      );
+    case 280:
+      return new ResumeError(
+        `cannot resume ${where}: ${message} (ChangeStreamFatalError)`,
+        `was the token taken from another collection or deployment? ${startOver}use --since`,
+      );
+    case 260:
+      return new ResumeError(
+        `cannot resume ${where}: ${message} (InvalidResumeToken)`,
+        'a token from an invalidate (drop/rename) continues with --start-after instead of --resume-after',
+      );
+    case 13:
+    case 18:
+      return new ConnectError(
+        `not allowed to open the change stream on ${redactUri(opts.uri)}: ${message}`,
+        'the user needs the find and changeStream actions on what is watched',
+      );
+    case 47:
+      return new TailError(
+        `an event lacks the document image that "required" asks for: ${message}`,
+        ExitCode.Unexpected,
+        'use whenAvailable, or enable changeStreamPreAndPostImages on the collection',
+      );
+    default:
+      if (code !== undefined && USAGE_CODES.has(code)) {
+        return new UsageError(
+          `the server refused the change stream: ${message} (${error.codeName ?? code})`,
+        );
+      }
+      return new TailError(
+        `server error ${error.codeName ?? ''} (${String(code)}): ${message}`.replace('  ', ' '),
+        ExitCode.Unexpected,
+      );
+  }
+}
+
+export function standaloneError(uri: string): ConnectError {
+  return new ConnectError(
+    `change streams need a replica set or sharded cluster, and ${redactUri(uri)} is a standalone server`,
+    'make a single mongod a one-node replica set: restart it with --replSet rs0, run ' +
+      'rs.initiate() once in mongosh, then connect with ?replicaSet=rs0',
+  );
+}
+
+export function toConnectError(error: unknown, opts: Pick<TailOptions, 'uri'>): unknown {
+  if (error instanceof MongoServerError) {
+    const code = codeOf(error);
+    if (code === 18 || code === 13) {
+      return new ConnectError(
+        `authentication failed for ${redactUri(opts.uri)}: ${error.message}`,
+        'check the user name, password and authSource in the connection string',
+      );
+    }
+    if (code === 40573) return standaloneError(opts.uri);
+  }
+  if (error instanceof TailError) return error;
+  // Anything else on the way to a server (DNS for mongodb+srv, TLS, sockets) is a connect failure.
+  return new ConnectError(
+    `cannot connect to ${redactUri(opts.uri)}: ${messageOf(error)}`,
+    'is the server running and reachable? --connect-timeout sets how long to try',
+  );
+}
+
+function describePosition(position: StartPosition): string {
+  switch (position.kind) {
+    case 'since':
+      return `from cluster time ${formatTimestamp(position.ts)} (${isoOf(position.ts)})`;
+    case 'now':
+      return 'from now';
+    case 'resumeAfter':
+    case 'startAfter': {
+      const ts = tokenTime(position.token);
+      return ts === undefined
+        ? 'after the given resume token'
+        : `after the resume token at cluster time ${formatTimestamp(ts)} (${isoOf(ts)})`;
+    }
+  }
+}
+
+function isoOf(ts: Timestamp): string {
+  return new Date(ts.t * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * Checks a BSON value by its `_bsontype` tag, not with instanceof: the driver builds values
+ * with bson's CommonJS build while this ESM code imports the ES module build, so the classes
+ * differ even though the values are the same kind.
+ */
+export function hasTag(value: unknown, tag: string): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { _bsontype?: unknown })._bsontype === tag
+  );
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

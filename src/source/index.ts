@@ -1,0 +1,272 @@
+// The change-stream source: opens the stream at the right position over the official
+// driver's connections, hands over whole batches of events as bytes, and re-opens the stream
+// when it cannot carry on:
+// - after an invalidate (drop/rename/dropDatabase), with `startAfter` the invalidate token,
+//   like `tail -F` following a file that was replaced;
+// - after a transient failure (network error, failover, a `ResumableChangeStreamError`,
+//   CursorNotFound), from our own last position, with capped exponential backoff and a
+//   bounded number of tries, saying so on stderr each time.
+// Failures that retrying cannot fix become typed errors (exit 3 or 4); the stream never
+// falls back to "now" on its own.
+//
+// While the caller writes one batch out, the next one is already being fetched (at most one
+// getMore in flight, so at most one batch of ≤ 16 MiB waits in memory).
+import type { Document } from 'bson';
+import { MongoError, MongoNetworkError, type MongoClient } from 'mongodb';
+import { formatDuration } from '../duration.js';
+import { ConnectError, ExitCode, TailError, UsageError } from '../errors.js';
+import type { WatchTarget } from '../namespace.js';
+import type { ResumeToken, StartPosition, TailOptions } from '../options.js';
+import type { WatchSpec } from '../pipeline.js';
+import { redactUri } from '../redact.js';
+import { readHeader, type CursorReply } from './batch.js';
+import { RawCursor, type GetMoreOptions } from './cursor.js';
+import { codeOf, isTransient, messageOf, toStreamError } from './diagnose.js';
+import { ResumePosition } from './position.js';
+import { DEFAULT_RETRY, Reopen, type RetryPolicy } from './reopen.js';
+
+export { tokenTime } from './position.js';
+export { DEFAULT_RETRY, type RetryPolicy } from './reopen.js';
+export { isTransient, toStreamError } from './diagnose.js';
+
+/** How many bytes of events one getMore asks for when the user set no --batch-size. */
+export const BATCH_TARGET_BYTES = 4 * 1024 * 1024;
+const MIN_BATCH = 16;
+
+/** A non-empty batch of events, still as BSON bytes. */
+export interface EventBatch {
+  /** The bytes the offsets point into. */
+  bytes: Buffer;
+  /** Where each event document starts. */
+  starts: number[];
+  /**
+   * The position after the last event: the post-batch resume token when the server sent one
+   * (it may stand later than the last event, past events the pipeline filtered out), else the
+   * last event's `_id`.
+   */
+  end: ResumeToken;
+  /** The server closed the stream after this batch: its last event is the invalidate. */
+  closing: boolean;
+}
+
+/** What one read of the source produced. */
+export type Step =
+  | { kind: 'batch'; batch: EventBatch }
+  /** An empty batch; `token` is the post-batch resume token, when the server sent one. */
+  | { kind: 'idle'; token: ResumeToken | undefined }
+  /** The server ended the stream after an invalidate; `token` is the invalidate token. */
+  | { kind: 'invalidated'; token: ResumeToken };
+
+/** The resume token of event `index` of a batch (the batch's end position for the last one). */
+export function eventToken(batch: EventBatch, index: number): ResumeToken {
+  if (index === batch.starts.length - 1) return batch.end;
+  return requireToken(readHeader(batch.bytes, batch.starts[index] as number).token);
+}
+
+function requireToken(token: ResumeToken | undefined): ResumeToken {
+  if (token === undefined) {
+    throw new UsageError(
+      'a change event came without its _id (the resume token)',
+      'keep _id in --pipeline stages ($project/$unset/$replaceRoot must not drop it)',
+    );
+  }
+  return token;
+}
+
+/** Reads one change stream, re-opening it as described at the top of this file. */
+export class ChangeSource {
+  private cursor: RawCursor | undefined;
+  /** Replies read on the current cursor (one that fails on its first getMore has not recovered). */
+  private replies = 0;
+  /** The average size of the events of the last non-empty batch (sizes the next getMore). */
+  private bytesPerEvent: number | undefined;
+  /** The prefetched getMore, when one is in flight. */
+  private pending: Promise<CursorReply> | undefined;
+  /** The server closed the stream: the invalidate token, reported after the batch's events. */
+  private invalidatedBy: ResumeToken | undefined;
+  private readonly position: ResumePosition;
+  private readonly reopen: Reopen;
+  private closed = false;
+  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  /** True between a failure and the next successful read: the stream is being re-opened. */
+  recovering = false;
+
+  constructor(
+    private readonly client: MongoClient,
+    private readonly target: WatchTarget,
+    private readonly spec: WatchSpec,
+    start: StartPosition,
+    private readonly opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+    private readonly note: (message: string) => void,
+    retry: RetryPolicy = DEFAULT_RETRY,
+  ) {
+    this.position = new ResumePosition(start);
+    this.reopen = new Reopen(retry);
+  }
+
+  /** Reads the next batch of events, or reports an empty batch / the end of an invalidated stream. */
+  async next(): Promise<Step> {
+    for (;;) {
+      if (this.closed) return { kind: 'idle', token: undefined };
+      if (this.invalidatedBy !== undefined) {
+        const token = this.invalidatedBy;
+        this.invalidatedBy = undefined;
+        return { kind: 'invalidated', token };
+      }
+      let reply: CursorReply;
+      try {
+        reply = await this.read();
+      } catch (error) {
+        this.pending = undefined;
+        this.recovering = true;
+        const gone =
+          error instanceof MongoNetworkError ||
+          (error instanceof MongoError && codeOf(error) === 43);
+        if (this.cursor !== undefined) await this.discard(this.cursor, !gone);
+        if (this.closed) return { kind: 'idle', token: undefined };
+        await this.recover(error);
+        continue;
+      }
+      const cursor = this.cursor;
+      if (cursor === undefined || this.closed) return { kind: 'idle', token: undefined };
+      this.replies += 1;
+      const count = reply.starts.length;
+      if (reply.id.isZero()) {
+        // Only an invalidate ends a change-stream cursor from the server's side; the last
+        // post-batch resume token is the invalidate token.
+        await this.discard(cursor, false);
+        if (reply.pbrt === undefined) {
+          throw new TailError(
+            'the server closed the change stream without a resume token',
+            ExitCode.Unexpected,
+          );
+        }
+        this.invalidatedBy = reply.pbrt;
+      } else if (count > 0) {
+        this.bytesPerEvent = Math.max(1, Math.ceil(reply.bytes.length / count));
+        // Fetch the next batch while this one is written out.
+        const pending = cursor.getMore(this.getMoreOptions());
+        pending.catch(() => undefined); // its failure surfaces when it is awaited
+        this.pending = pending;
+      }
+      if (count > 0) {
+        this.recovering = false;
+        this.reopen.succeeded();
+        const { bytes, starts } = reply;
+        const last = starts[count - 1] as number;
+        const end = reply.pbrt ?? requireToken(readHeader(bytes, last).token);
+        // A pipeline that drops `_id` shows on the first event already.
+        if (count > 1) requireToken(readHeader(bytes, starts[0] as number).token);
+        this.position.consumed(end);
+        return { kind: 'batch', batch: { bytes, starts, end, closing: reply.id.isZero() } };
+      }
+      if (this.invalidatedBy !== undefined) continue;
+      // An empty batch: the post-batch resume token is the position now.
+      if (this.replies > 1) {
+        this.recovering = false;
+        this.reopen.succeeded();
+      }
+      if (reply.pbrt !== undefined) this.position.caughtUp(reply.pbrt);
+      return { kind: 'idle', token: reply.pbrt };
+    }
+  }
+
+  /** Continues after an invalidate: the next read opens a new stream after `token`. */
+  followInvalidate(token: ResumeToken): void {
+    this.position.invalidated(token);
+  }
+
+  /** Closes the current cursor (the client belongs to the caller). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sleeping !== undefined) {
+      clearTimeout(this.sleeping.timer);
+      this.sleeping.wake();
+    }
+    if (this.cursor !== undefined) await this.discard(this.cursor);
+  }
+
+  /** The next reply: the prefetched getMore, a new one, or a new cursor's first batch. */
+  private async read(): Promise<CursorReply> {
+    if (this.cursor === undefined) return this.open();
+    const pending = this.pending ?? this.cursor.getMore(this.getMoreOptions());
+    this.pending = undefined;
+    return pending;
+  }
+
+  private getMoreOptions(): GetMoreOptions {
+    const { batchSize, maxAwaitTimeMS } = this.spec.options;
+    const opts: GetMoreOptions = {};
+    if (batchSize !== undefined) opts.batchSize = batchSize;
+    else if (this.bytesPerEvent !== undefined) {
+      // Without --batch-size a server fills a batch up to 16 MiB: ask for about
+      // BATCH_TARGET_BYTES instead, so the batch being written plus the one being fetched
+      // stay small (memory flat while catching up) and the first lines come sooner.
+      opts.batchSize = Math.max(MIN_BATCH, Math.floor(BATCH_TARGET_BYTES / this.bytesPerEvent));
+    }
+    if (maxAwaitTimeMS !== undefined) opts.maxAwaitTimeMS = maxAwaitTimeMS;
+    return opts;
+  }
+
+  private async open(): Promise<CursorReply> {
+    const { options } = this.spec;
+    const stage: Document = {};
+    if (options.fullDocument !== undefined) stage.fullDocument = options.fullDocument;
+    if (options.fullDocumentBeforeChange !== undefined) {
+      stage.fullDocumentBeforeChange = options.fullDocumentBeforeChange;
+    }
+    const position = this.position.current;
+    if (position.kind === 'resumeAfter') stage.resumeAfter = position.token;
+    if (position.kind === 'startAfter') stage.startAfter = position.token;
+    if (position.kind === 'since') stage.startAtOperationTime = position.ts;
+    if (options.showExpandedEvents === true) stage.showExpandedEvents = true;
+    const scope = this.target.scope;
+    if (scope.kind === 'cluster') stage.allChangesForCluster = true;
+    const db = scope.kind === 'cluster' ? 'admin' : scope.db;
+    const cursorSpec: Document = {};
+    if (options.batchSize !== undefined) cursorSpec.batchSize = options.batchSize;
+    const command: Document = {
+      aggregate: scope.kind === 'collection' ? scope.coll : 1,
+      pipeline: [{ $changeStream: stage }, ...this.spec.pipeline],
+      cursor: cursorSpec,
+    };
+    this.position.opened();
+    const { cursor, reply } = await RawCursor.open(this.client, db, command);
+    // Closed while the aggregate was on its way: let go of the cursor it opened.
+    if (this.closed) {
+      await cursor.close();
+      return reply;
+    }
+    this.cursor = cursor;
+    this.replies = 0;
+    return reply;
+  }
+
+  private async discard(cursor: RawCursor, kill = true): Promise<void> {
+    if (this.cursor === cursor) this.cursor = undefined;
+    await cursor.close(kill);
+  }
+
+  /** Waits and returns when the error is worth another try; throws the typed error otherwise. */
+  private async recover(error: unknown): Promise<void> {
+    if (!isTransient(error)) throw toStreamError(error, this.position.current, this.opts);
+    const retry = this.reopen.failed();
+    const { maxTries } = this.reopen.policy;
+    if (retry === undefined) {
+      throw new ConnectError(
+        `lost the change stream from ${redactUri(this.opts.uri)} and could not re-open it ` +
+          `after ${maxTries} tries: ${messageOf(error)}`,
+        'the token file (if any) holds the last position; run again to continue from there',
+      );
+    }
+    this.note(
+      `change stream interrupted (${messageOf(error)}); re-opening from the last position ` +
+        `in ${formatDuration(retry.delayMs)} (try ${retry.attempt} of ${maxTries})`,
+    );
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, retry.delayMs);
+      this.sleeping = { timer, wake: resolve };
+    });
+    this.sleeping = undefined;
+  }
+}
