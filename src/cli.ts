@@ -120,6 +120,10 @@ function buildProgram(
     .option('--idle-timeout <duration>', 'exit after this long without an event')
     .option('--exit-on-invalidate', 'exit (code 5) when a drop/rename ends the stream')
     .option(
+      '--split-large-events',
+      'receive events over 16 MB in fragments and print each whole (MongoDB 6.0.9+)',
+    )
+    .option(
       '--checkpoint-interval <duration>',
       'save the token file at most this often (default: 1s)',
     )

@@ -43,6 +43,7 @@ describe('defaults and precedence', () => {
       expanded: false,
       start: { kind: 'now' },
       exitOnInvalidate: false,
+      splitLargeEvents: false,
       checkpointIntervalMs: 1000,
       connectTimeoutMs: 10_000,
       format: 'json',

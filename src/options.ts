@@ -40,6 +40,7 @@ export interface RawFlags {
   limit?: string;
   idleTimeout?: string;
   exitOnInvalidate?: boolean;
+  splitLargeEvents?: boolean;
   checkpointInterval?: string;
   format?: string;
   color?: boolean;
@@ -87,6 +88,8 @@ export interface TailOptions {
   limit?: number;
   idleTimeoutMs?: number;
   exitOnInvalidate: boolean;
+  /** Ask the server to split events over 16 MB ($changeStreamSplitLargeEvent); reassembled here. */
+  splitLargeEvents: boolean;
   checkpointIntervalMs: number;
   connectTimeoutMs: number;
   format: Format;
@@ -229,6 +232,7 @@ export function resolveOptions(
     expanded,
     start,
     exitOnInvalidate: flags.exitOnInvalidate === true,
+    splitLargeEvents: flags.splitLargeEvents === true,
     checkpointIntervalMs:
       flags.checkpointInterval === undefined
         ? DEFAULT_CHECKPOINT_INTERVAL_MS

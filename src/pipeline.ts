@@ -58,6 +58,8 @@ export function buildWatch(opts: TailOptions): WatchSpec {
   }
   if (opts.match !== undefined) pipeline.push({ $match: opts.match });
   pipeline.push(...opts.pipeline);
+  // Must be the last stage; mongo-tail puts the fragments back together before printing.
+  if (opts.splitLargeEvents) pipeline.push({ $changeStreamSplitLargeEvent: {} });
 
   if (fullDocument !== undefined) options.fullDocument = fullDocument;
   if (opts.fullDocumentBeforeChange !== undefined) {

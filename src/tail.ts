@@ -12,6 +12,7 @@ import { buildWatch, type WatchSpec } from './pipeline.js';
 import { redactUri } from './redact.js';
 import { createSink, type Sink } from './sink.js';
 import { readHeader } from './source/batch.js';
+import { Reassembler } from './source/fragments.js';
 import {
   ChangeSource,
   eventToken,
@@ -60,6 +61,8 @@ interface Run {
   idleTimer?: NodeJS.Timeout;
   /** Events printed so far. */
   printed: number;
+  /** Fragments of a split event waiting for the rest (--split-large-events). */
+  fragments: Reassembler;
   /** True while the loop waits for stdout to drain (time that does not count as idle). */
   waitingForStdout: boolean;
 }
@@ -82,6 +85,7 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
     stop: new Stopper(),
     sink: createSink(io.stdout),
     printed: 0,
+    fragments: new Reassembler(),
     waitingForStdout: false,
   };
   const unsubscribe = io.onSignal?.((signal) => run.stop.request(signal));
@@ -173,7 +177,8 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     if (step === STOPPED) break;
 
     if (step.kind === 'idle') {
-      if (step.token === undefined) continue;
+      // Never a position inside a split event's fragments.
+      if (step.token === undefined || run.fragments.pending) continue;
       run.checkpoint?.advance(step.token);
       run.checkpoint?.batchDone();
       if (until !== undefined && passed(step.token, until, true)) stop.request('until');
@@ -201,8 +206,10 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     if (!whole) break;
     run.checkpoint?.batchDone();
     // The batch's end position may already say the stream is past --until: no need to wait
-    // for another (empty) batch to learn it.
-    if (until !== undefined && passed(step.batch.end, until, false)) stop.request('until');
+    // for another (empty) batch to learn it (unless a split event is still coming together).
+    if (until !== undefined && !run.fragments.pending && passed(step.batch.end, until, false)) {
+      stop.request('until');
+    }
   }
   return exitFor(stop.reason);
 }
@@ -223,19 +230,30 @@ async function writeBatch(
   until: Timestamp | undefined,
 ): Promise<boolean> {
   const { bytes, starts } = batch;
-  const { limit } = run.opts;
+  const { limit, splitLargeEvents } = run.opts;
   const count = starts.length;
   let chunk = '';
   let consumed = -1;
+  // The last event whose output is complete: the chunk's position. A fragment of a split event
+  // does not move it until the event's last fragment came.
+  let complete = -1;
   for (let index = 0; index < count; index += 1) {
     if (run.stop.reason !== undefined) break;
     const start = starts[index] as number;
-    if (until !== undefined) {
-      const at = readHeader(bytes, start).clusterTime;
-      if (at !== undefined && compareTimestamps(at, until) > 0) {
-        run.stop.request('until');
-        break;
-      }
+    const header = until !== undefined || splitLargeEvents ? readHeader(bytes, start) : undefined;
+    const at = header?.clusterTime;
+    if (until !== undefined && at !== undefined && compareTimestamps(at, until) > 0) {
+      run.stop.request('until');
+      break;
+    }
+    let event = bytes;
+    let eventStart = start;
+    if (header?.split !== undefined) {
+      consumed = index;
+      const whole = run.fragments.add(bytes, start, header.split);
+      if (whole === undefined) continue;
+      event = whole;
+      eventStart = 0;
     }
     // Only an invalidate ends a stream from the server's side, so only the last event of a
     // closing batch can be one.
@@ -245,11 +263,12 @@ async function writeBatch(
       !run.watch.printInvalidate &&
       readHeader(bytes, start).operationType === 'invalidate';
     if (!silent) {
-      chunk += formatOne(format, bytes, start);
+      chunk += formatOne(format, event, eventStart);
       chunk += '\n';
       run.printed += 1;
     }
     consumed = index;
+    complete = index;
     if (limit !== undefined && run.printed >= limit) {
       run.stop.request('limit');
       break;
@@ -259,7 +278,7 @@ async function writeBatch(
       chunk = '';
     }
   }
-  if (consumed >= 0 && !(await emit(run, chunk, eventToken(batch, consumed)))) return false;
+  if (complete >= 0 && !(await emit(run, chunk, eventToken(batch, complete)))) return false;
   return consumed === count - 1 && run.stop.reason === undefined;
 }
 

@@ -25,6 +25,8 @@ export interface EventHeader {
   token: ResumeToken | undefined;
   operationType: string | undefined;
   clusterTime: Timestamp | undefined;
+  /** `splitEvent` of a fragment of a large event ($changeStreamSplitLargeEvent). */
+  split: { fragment: number; of: number } | undefined;
 }
 
 const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
@@ -83,13 +85,14 @@ function elementStarts(bytes: Buffer, start: number): number[] {
   return starts;
 }
 
-/** Reads `_id`, `operationType` and `clusterTime` off the event at `start`. */
+/** Reads `_id`, `operationType`, `clusterTime` and `splitEvent` off the event at `start`. */
 export function readHeader(bytes: Buffer, start: number): EventHeader {
   const end = documentEnd(bytes, start);
   const header: EventHeader = {
     token: undefined,
     operationType: undefined,
     clusterTime: undefined,
+    split: undefined,
   };
   let at = start + 4;
   while (at < end - 1) {
@@ -109,10 +112,53 @@ export function readHeader(bytes: Buffer, start: number): EventHeader {
         i: bytes.readUInt32LE(valueAt),
         t: bytes.readUInt32LE(valueAt + 4),
       });
+    } else if (nameLength === 10 && type === 0x03 && nameIs(bytes, at + 1, 'splitEvent')) {
+      header.split = readSplit(bytes, valueAt);
     }
     at = next;
   }
   return header;
+}
+
+/** `{fragment, of}` (int32 or int64 numbers); undefined when it is not that. */
+function readSplit(bytes: Buffer, start: number): EventHeader['split'] {
+  const end = documentEnd(bytes, start);
+  let fragment: number | undefined;
+  let of: number | undefined;
+  let at = start + 4;
+  while (at < end - 1) {
+    const type = bytes[at] as number;
+    const nameEnd = cstringEnd(bytes, at + 1, end);
+    const next = valueEnd(bytes, type, nameEnd + 1, end);
+    const name = bytes.toString('latin1', at + 1, nameEnd);
+    const value =
+      type === 0x10
+        ? bytes.readInt32LE(nameEnd + 1)
+        : type === 0x12
+          ? Number(bytes.readBigInt64LE(nameEnd + 1))
+          : undefined;
+    if (name === 'fragment') fragment = value;
+    if (name === 'of') of = value;
+    at = next;
+  }
+  return fragment === undefined || of === undefined ? undefined : { fragment, of };
+}
+
+/** Each top-level element of the document at `start`: its name and where its bytes lie. */
+export function elementsOf(
+  bytes: Buffer,
+  start: number,
+): Array<{ name: string; from: number; to: number }> {
+  const end = documentEnd(bytes, start);
+  const elements: Array<{ name: string; from: number; to: number }> = [];
+  let at = start + 4;
+  while (at < end - 1) {
+    const nameEnd = cstringEnd(bytes, at + 1, end);
+    const next = valueEnd(bytes, bytes[at] as number, nameEnd + 1, end);
+    elements.push({ name: bytes.toString('utf8', at + 1, nameEnd), from: at, to: next });
+    at = next;
+  }
+  return elements;
 }
 
 /** The resume token in an `_id` document: `_data` (string) and `_typeBits` (binary), if any. */

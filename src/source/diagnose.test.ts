@@ -196,3 +196,18 @@ describe('executor context in server messages', () => {
     expect((error as ResumeError).message).not.toContain('Executor');
   });
 });
+
+test('an event over 16 MB (10334) names --split-large-events', () => {
+  const error = toStreamError(
+    serverError(
+      10334,
+      'Executor error during getMore :: caused by :: BSONObj size: 17000000 is invalid',
+    ),
+    AFTER,
+    OPTS,
+  ) as TailError;
+  expect(error).toBeInstanceOf(TailError);
+  expect(error.exitCode).toBe(1);
+  expect(error.message).toContain('BSONObj size: 17000000 is invalid (BSONObjectTooLarge)');
+  expect(error.hint).toContain('--split-large-events');
+});

@@ -133,6 +133,13 @@ export function toStreamError(
         `not allowed to open the change stream on ${redactUri(opts.uri)}: ${message}`,
         'the user needs the find and changeStream actions on what is watched',
       );
+    case 10334:
+      return new TailError(
+        `an event is larger than the 16 MB a server can send in one piece: ${message} (BSONObjectTooLarge)`,
+        ExitCode.Unexpected,
+        'add --split-large-events: the server sends such events in fragments and mongo-tail ' +
+          'prints each whole (MongoDB 6.0.9 or newer)',
+      );
     case 47:
       return new TailError(
         `an event lacks the document image that "required" asks for: ${message}`,
