@@ -7,6 +7,24 @@ const pretty = createPrettyFormatter({ color: false, timeZone: 'UTC' });
 const key = { _id: OID };
 const K = "ObjectId('65a1b2c3d4e5f6a7b8c9d0e1')";
 
+test('events of one transaction (or retryable write) carry a short tag', () => {
+  const lsid = {
+    id: new Binary(Buffer.from('a1b2c3d4e5f60718293a4b5c6d7e8f90', 'hex'), 4),
+    uid: new Binary(Buffer.alloc(32), 0),
+  };
+  const line = pretty(
+    event('insert', {
+      fullDocument: { _id: OID, item: 'pen' },
+      documentKey: key,
+      lsid,
+      txnNumber: Long.fromNumber(7),
+    }),
+  );
+  expect(line).toBe(`21:44:35.123 insert       shop.orders ${K} [txn 7·a1b2c3] { item: 'pen' }`);
+  const plain = pretty(event('insert', { fullDocument: { _id: OID }, documentKey: key }));
+  expect(plain).not.toContain('[txn');
+});
+
 describe('pretty: one line per operation type (UTC, no colour)', () => {
   test.each([
     [

@@ -78,6 +78,20 @@ function bodyText(e: Document, op: string, p: Palette): string {
   }
 }
 
+/**
+ * `[txn 7·a1b2c3]` for an event written by a transaction or a retryable write (MongoDB 8.0
+ * batches an insertMany that way too): its `txnNumber` and the start of its session id, so a
+ * person sees which events were written together.
+ */
+function transactionTag(e: Document): string {
+  if (e.txnNumber === undefined || !isRecord(e.lsid)) return '';
+  const id = e.lsid.id as { buffer?: Uint8Array } | undefined;
+  const session =
+    id?.buffer instanceof Uint8Array ? Buffer.from(id.buffer).toString('hex').slice(0, 6) : '';
+  const number = String(e.txnNumber as { toString(): string });
+  return session ? `[txn ${number}·${session}]` : `[txn ${number}]`;
+}
+
 /** Renders one event; `clock` prints the time column. */
 export function prettyLine(e: Document, p: Palette, clock: (d: Date) => string): string {
   const op = typeof e.operationType === 'string' ? e.operationType : '?';
@@ -89,6 +103,8 @@ export function prettyLine(e: Document, p: Palette, clock: (d: Date) => string):
   if (ns) parts.push(p.strong(ns));
   const key = keyText(e.documentKey, p);
   if (key) parts.push(key);
+  const txn = transactionTag(e);
+  if (txn) parts.push(p.dim(txn));
   if (isRecord(e.splitEvent)) {
     const { fragment, of } = e.splitEvent;
     parts.push(p.dim(`[fragment ${inspectValue(fragment)}/${inspectValue(of)}]`));
