@@ -30,7 +30,7 @@ export { DEFAULT_RETRY, type RetryPolicy } from './reopen.js';
 export { isTransient, toStreamError } from './diagnose.js';
 
 /** How many bytes of events one getMore asks for when the user set no --batch-size. */
-export const BATCH_TARGET_BYTES = 4 * 1024 * 1024;
+export const BATCH_TARGET_BYTES = 1 * 1024 * 1024;
 const MIN_BATCH = 16;
 
 /** A non-empty batch of events, still as BSON bytes. */
