@@ -124,9 +124,29 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
   }
 }
 
+/**
+ * How mongodb-memory-server starts its replica set: as MongoDB's own driver test suites start
+ * mongod. `enableTestCommands` allows `configureFailPoint` (several e2e tests and the
+ * conformance resume tests set fail points); a one-second periodic no-op moves the post-batch
+ * resume token on an idle stream, so `--until now` and idle tests end quickly.
+ */
+export const MEMORY_SERVER_OPTIONS = {
+  replSet: {
+    count: 1,
+    args: [
+      '--setParameter',
+      'enableTestCommands=1',
+      '--setParameter',
+      'periodicNoopIntervalSecs=1',
+    ],
+  },
+} as const;
+
 async function startMemoryServer(): Promise<Backend> {
   const { MongoMemoryReplSet } = await import('mongodb-memory-server');
-  const replSet = await MongoMemoryReplSet.create({ replSet: { count: 1 } });
+  const replSet = await MongoMemoryReplSet.create({
+    replSet: { ...MEMORY_SERVER_OPTIONS.replSet, args: [...MEMORY_SERVER_OPTIONS.replSet.args] },
+  });
   await replSet.waitUntilRunning();
   return {
     kind: 'memory-server',

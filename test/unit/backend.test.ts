@@ -8,6 +8,7 @@ import {
   forcedBackend,
   probeMongod,
   redactUri,
+  MEMORY_SERVER_OPTIONS,
   startBackend,
 } from '../helpers/backend.js';
 import globalSetup, { type BackendHolder } from '../helpers/global-setup.js';
@@ -59,6 +60,14 @@ describe('probeMongod on this machine', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(await chooseBackend({ env })).toBe('test-server');
   });
+});
+
+test('mongodb-memory-server starts mongod as the drivers test suites do', () => {
+  // Fail points need test commands; a real mongod refuses configureFailPoint without them.
+  const { args, count } = MEMORY_SERVER_OPTIONS.replSet;
+  expect(count).toBe(1);
+  const parameters = args.filter((_arg, i) => args[i - 1] === '--setParameter');
+  expect(parameters).toEqual(['enableTestCommands=1', 'periodicNoopIntervalSecs=1']);
 });
 
 describe('startBackend', () => {
