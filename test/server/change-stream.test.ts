@@ -5,6 +5,7 @@ import { Cursors } from './commands/cursors.js';
 import { openChangeStream } from './change-stream.js';
 import { ServerError } from './errors.js';
 import { Oplog, compareTimestamps } from './oplog.js';
+import { batchDocuments } from './raw-bson.js';
 import { compareTokens, decodeResumeToken, type ResumeToken } from './tokens.js';
 import type {
   CollectionApi,
@@ -175,7 +176,7 @@ async function open(
   return {
     reply,
     id: c.id as Long,
-    batch: c.firstBatch as Document[],
+    batch: batchDocuments(c.firstBatch),
     pbrt: c.postBatchResumeToken as ResumeToken,
   };
 }
@@ -194,7 +195,7 @@ async function more(
   );
   const c = reply.cursor as Document;
   return {
-    batch: c.nextBatch as Document[],
+    batch: batchDocuments(c.nextBatch),
     id: c.id as Long,
     pbrt: c.postBatchResumeToken as ResumeToken,
     reply,

@@ -4,11 +4,20 @@
 //   → classic-event filter → user stages → `_id` check → batch (batchSize, 16 MiB).
 // An invalidate bypasses the user's stages and closes the cursor, as the server's
 // ChangeStreamInvalidated exception does.
-import { type Document, Binary, Int32, Long, Timestamp, calculateObjectSize } from 'bson';
-import { Aggregator } from 'mingo';
-import { fail } from './errors.js';
 import {
-  buildEvent,
+  type Document,
+  Binary,
+  Int32,
+  Long,
+  Timestamp,
+  calculateObjectSize,
+  serialize,
+} from 'bson';
+import { Aggregator, Query } from 'mingo';
+import { fail } from './errors.js';
+import { eventBson } from './event-bytes.js';
+import {
+  buildEventView,
   buildInvalidate,
   eventToken,
   type EventLookups,
@@ -17,6 +26,7 @@ import {
   type FullDocumentMode,
 } from './events.js';
 import { Oplog, compareTimestamps, nextTick } from './oplog.js';
+import { RawDocumentArray } from './raw-bson.js';
 import {
   HIGH_WATER_MARK_TOKEN,
   compareTokens,
@@ -539,15 +549,74 @@ function subSpec(spec: Document, key: string): Document | undefined {
 }
 
 /** One user stage, ready to run on events. */
-interface UserStage {
+export interface UserStage {
   name: string;
   spec: unknown;
   run(event: Document): Document[];
 }
 
-function compileStage(stage: Document): UserStage {
+/** Query operators that combine other filters (their arrays hold filters on the same event). */
+const LOGICAL_OPS: ReadonlySet<string> = new Set(['$and', '$or', '$nor']);
+
+/**
+ * The top-level event fields a `$match` filter reads, or undefined when it may read any
+ * (`$expr`, `$where`, `$jsonSchema`…, or a shape this does not follow).
+ */
+export function matchFields(filter: unknown, into = new Set<string>()): Set<string> | undefined {
+  if (!isPlainDocument(filter)) return undefined;
+  for (const key of Object.keys(filter)) {
+    if (key === '$comment') continue;
+    if (LOGICAL_OPS.has(key)) {
+      const branches: unknown = filter[key];
+      if (!Array.isArray(branches)) return undefined;
+      for (const branch of branches) if (!matchFields(branch, into)) return undefined;
+    } else if (key.startsWith('$')) {
+      return undefined;
+    } else {
+      into.add(key.split('.')[0] as string);
+    }
+  }
+  return into;
+}
+
+/**
+ * `$match` without an aggregation per event: the mingo `Query` the `$match` stage would build
+ * each time is built once, and only the fields the filter reads are normalized.
+ */
+function compileMatch(spec: unknown): UserStage {
+  const fields = matchFields(spec);
+  let query: Query | undefined;
+  return {
+    name: '$match',
+    spec,
+    run(event: Document): Document[] {
+      let matched: boolean;
+      try {
+        // Built at the first event, as before: a bad filter fails the getMore, not the open.
+        query ??= new Query(normalize(spec) as Document, {});
+        let input: Document;
+        if (fields) {
+          input = {};
+          for (const f of fields) {
+            if (Object.prototype.hasOwnProperty.call(event, f)) input[f] = normalize(event[f]);
+          }
+        } else {
+          input = normalize(event) as Document;
+        }
+        matched = query.test(input);
+      } catch (err) {
+        fail(2, err instanceof Error ? err.message : String(err));
+      }
+      return matched ? [event] : [];
+    },
+  };
+}
+
+/** One user stage, compiled (exported for tests). */
+export function compileStage(stage: Document): UserStage {
   const name = Object.keys(stage)[0] as string;
   const spec: unknown = stage[name];
+  if (name === '$match') return compileMatch(spec);
   const aggregator = new Aggregator([normalize(stage) as Document], {});
   const base =
     (name === '$replaceRoot' || name === '$replaceWith') &&
@@ -644,17 +713,6 @@ function describe(v: unknown): string {
 
 // ---------------------------------------------------------------- the cursor
 
-interface Pending {
-  doc: Document;
-  /** BSON size of `doc`. */
-  size: number;
-  token: ResumeToken;
-  /** The cluster time of the entry the document came from. */
-  ts: Timestamp;
-  /** The invalidate: returned last, then the cursor closes. */
-  closes?: boolean;
-}
-
 /** A `$changeStream` cursor (tailable, awaitData). */
 export class ChangeStreamCursor implements ServerCursor {
   readonly id: Long;
@@ -671,8 +729,16 @@ export class ChangeStreamCursor implements ServerCursor {
   private posInclusive: boolean;
   private pbrt: ResumeToken;
   private pbrtTime: Timestamp;
-  private readonly pending: Pending[] = [];
+  // Ready events (fragments, the invalidate) as BSON, with their tokens and the cluster time of
+  // the entry each came from: parallel arrays (no object per event), taken from `pendingHead`
+  // on (by index: `shift()` is linear).
+  private pendingBson: Uint8Array[] = [];
+  private pendingToken: ResumeToken[] = [];
+  private pendingTs: Timestamp[] = [];
+  private pendingHead = 0;
   private pendingBytes = 0;
+  /** Index of the pending invalidate: returned last, then the cursor closes. */
+  private closesAt = -1;
   private finished = false;
   private startChecked = false;
   private killed = false;
@@ -776,12 +842,13 @@ export class ChangeStreamCursor implements ServerCursor {
     this.kill();
   }
 
-  private reply(field: 'firstBatch' | 'nextBatch', batch: Document[]): Document {
+  private reply(field: 'firstBatch' | 'nextBatch', batch: Uint8Array[]): Document {
     const closed = this.finished;
     if (closed) this.server.cursors.remove(this.id);
     return {
       cursor: {
-        [field]: batch,
+        // The events' BSON framed as the array, spliced into the reply by the wire layer.
+        [field]: new RawDocumentArray(batch),
         postBatchResumeToken: this.pbrt,
         id: closed ? Long.ZERO : this.id,
         ns: this.ns,
@@ -818,27 +885,37 @@ export class ChangeStreamCursor implements ServerCursor {
     });
   }
 
+  private get pendingCount(): number {
+    return this.pendingBson.length - this.pendingHead;
+  }
+
   /** Takes up to `limit` ready events (scanning the oplog as needed) and moves the PBRT. */
-  private collect(limit: number): Document[] {
-    if (this.pending.length < limit && !this.finished) this.scan(limit);
-    const batch: Document[] = [];
+  private collect(limit: number): Uint8Array[] {
+    if (this.pendingCount < limit && !this.finished) this.scan(limit);
+    const batch: Uint8Array[] = [];
     let bytes = 0;
-    while (this.pending.length > 0 && batch.length < limit) {
-      const next = this.pending[0] as Pending;
-      if (batch.length > 0 && bytes + next.size > MAX_BATCH_BYTES) break;
-      this.pending.shift();
-      this.pendingBytes -= next.size;
-      batch.push(next.doc);
-      bytes += next.size;
-      this.pbrt = next.token;
-      this.pbrtTime = next.ts;
-      if (next.closes) {
+    let last = -1;
+    while (this.pendingHead < this.pendingBson.length && batch.length < limit) {
+      const i = this.pendingHead;
+      const bson = this.pendingBson[i] as Uint8Array;
+      if (batch.length > 0 && bytes + bson.length > MAX_BATCH_BYTES) break;
+      this.pendingHead++;
+      this.pendingBytes -= bson.length;
+      batch.push(bson);
+      bytes += bson.length;
+      last = i;
+      if (i === this.closesAt) {
         this.finished = true;
         break;
       }
     }
+    if (last >= 0) {
+      this.pbrt = this.pendingToken[last] as ResumeToken;
+      this.pbrtTime = this.pendingTs[last] as Timestamp;
+    }
+    this.compactPending();
     // Nothing left behind: the stream has read the oplog up to `pos`, so a high-water mark may move.
-    if (this.pending.length === 0 && !this.finished) {
+    if (this.pendingCount === 0 && !this.finished) {
       const scanned = this.posInclusive ? undefined : this.pos;
       if (scanned && compareTimestamps(scanned, this.pbrtTime) > 0) {
         this.pbrt = highWaterMarkToken(scanned);
@@ -858,7 +935,7 @@ export class ChangeStreamCursor implements ServerCursor {
     let index = this.oplog.indexAfter(this.pos, this.posInclusive);
     for (;;) {
       // Enough for a batch (by count or by the 16 MiB cap): leave the rest in the oplog.
-      if (this.pending.length >= limit || this.pendingBytes > MAX_BATCH_BYTES) return;
+      if (this.pendingCount >= limit || this.pendingBytes > MAX_BATCH_BYTES) return;
       const entry = this.oplog.at(index++);
       if (!entry) return;
       this.pos = entry.ts;
@@ -872,7 +949,7 @@ export class ChangeStreamCursor implements ServerCursor {
         const invToken = invalidate._id as ResumeToken;
         // startAfter an invalidate swallows it (and its trigger): the stream carries on after it.
         if (this.admitAfterResume(invToken)) {
-          this.queue({ doc: invalidate, token: invToken, ts: entry.ts, closes: true });
+          this.queue(serialize(invalidate), invToken, entry.ts, true);
           return;
         }
       }
@@ -911,12 +988,23 @@ export class ChangeStreamCursor implements ServerCursor {
 
   /** Builds the event, runs the user's stages, and queues what comes out. */
   private emit(entry: OplogEntry, token: ResumeToken): void {
-    const event = buildEvent(entry, this.spec.events, this.lookups);
+    const maxBytes = this.split ? SPLIT_EVENT_BYTES : MAX_EVENT_BYTES;
+    // Resuming inside a split event: its fragments up to the client's are skipped.
+    const resumingSplit = token._data === this.clientEventToken;
+    if (this.stages.length === 0 && !resumingSplit) {
+      // The common stream: the event's BSON, serialized once per entry and options, as it is.
+      const bson = eventBson(entry, this.spec.events, this.lookups);
+      if (!bson) return;
+      if (bson.length <= maxBytes) {
+        this.queue(bson, token, entry.ts);
+        return;
+      }
+      // Too large: the document path below splits it or fails.
+    }
+    const event = buildEventView(entry, this.spec.events, this.lookups);
     if (!event) return;
     let docs = [event];
     for (const stage of this.stages) docs = docs.flatMap((d) => stage.run(d));
-    // Resuming inside a split event: its fragments up to the client's are skipped.
-    const resumingSplit = token._data === this.clientEventToken;
     for (const doc of docs) {
       const id: unknown = doc._id;
       if (!sameToken(id, token)) {
@@ -926,8 +1014,13 @@ export class ChangeStreamCursor implements ServerCursor {
           NON_RESUMABLE,
         );
       }
-      const size = calculateObjectSize(doc);
-      if (size <= (this.split ? SPLIT_EVENT_BYTES : MAX_EVENT_BYTES)) {
+      // `$match` passes the event itself through: its cached BSON serves.
+      const bson =
+        doc === event
+          ? (eventBson(entry, this.spec.events, this.lookups, event) as Uint8Array)
+          : serialize(doc);
+      const size = bson.length;
+      if (size <= maxBytes) {
         if (resumingSplit) {
           fail(
             280,
@@ -935,7 +1028,7 @@ export class ChangeStreamCursor implements ServerCursor {
             NON_RESUMABLE,
           );
         }
-        this.queue({ doc, token, ts: entry.ts }, size);
+        this.queue(bson, token, entry.ts);
         continue;
       }
       if (!this.split) {
@@ -951,7 +1044,7 @@ export class ChangeStreamCursor implements ServerCursor {
         if (resumingSplit && this.clientToken && compareTokens(fragToken, this.clientToken) <= 0) {
           continue;
         }
-        this.queue({ doc: fragment, token: fragToken, ts: entry.ts });
+        this.queue(serialize(fragment), fragToken, entry.ts);
       }
       if (resumingSplit) {
         this.clientEventToken = undefined;
@@ -960,9 +1053,31 @@ export class ChangeStreamCursor implements ServerCursor {
     }
   }
 
-  private queue(item: Omit<Pending, 'size'>, size = calculateObjectSize(item.doc)): void {
-    this.pending.push({ ...item, size });
-    this.pendingBytes += size;
+  private queue(bson: Uint8Array, token: ResumeToken, ts: Timestamp, closes = false): void {
+    if (closes) this.closesAt = this.pendingBson.length;
+    this.pendingBson.push(bson);
+    this.pendingToken.push(token);
+    this.pendingTs.push(ts);
+    this.pendingBytes += bson.length;
+  }
+
+  /** Drops the taken prefix of the pending arrays once it is all or most of them. */
+  private compactPending(): void {
+    const head = this.pendingHead;
+    if (head === 0) return;
+    if (head === this.pendingBson.length) {
+      this.pendingBson = [];
+      this.pendingToken = [];
+      this.pendingTs = [];
+    } else if (head > 1024 && head * 2 > this.pendingBson.length) {
+      this.pendingBson = this.pendingBson.slice(head);
+      this.pendingToken = this.pendingToken.slice(head);
+      this.pendingTs = this.pendingTs.slice(head);
+    } else {
+      return;
+    }
+    this.closesAt = this.closesAt >= head ? this.closesAt - head : -1;
+    this.pendingHead = 0;
   }
 
   /** 136 when entries this cursor had not read yet fell off the oplog. */

@@ -1,11 +1,13 @@
 // Oplog entry → change event, with the fields a real server (6.0–8.0) writes, in its order.
 // Pure: the only outside knowledge is `lookups.currentDocument` for `fullDocument: updateLookup`.
+// (event-bytes.ts turns the same event into BSON once per entry and options.)
 // Order and contents follow the server's ChangeStreamDefaultEventTransformation
 // (src/mongo/db/pipeline/change_stream_event_transform.cpp) and the image stages after it:
 // `fullDocument` keeps its slot after `wallTime` when an image fills it in later, while
 // `fullDocumentBeforeChange` is appended at the end.
 import { type Document, Int32, type Timestamp, type UUID } from 'bson';
 import { fail } from './errors.js';
+import { entryCache } from './entry-cache.js';
 import { EVENT_TOKEN, TOKEN_VERSION, encodeResumeToken, type ResumeToken } from './tokens.js';
 import type { OplogEntry } from './types.js';
 import { clone } from './values.js';
@@ -81,8 +83,17 @@ function eventIdentifier(entry: OplogEntry): Document {
   return { operationType };
 }
 
-/** The resume token of the event this entry produces (or of its invalidate). */
+/**
+ * The resume token of the event this entry produces (or of its invalidate). The event's token is
+ * encoded once per entry and shared: callers must not modify it.
+ */
 export function eventToken(entry: OplogEntry, fromInvalidate = false): ResumeToken {
+  if (fromInvalidate) return encodeToken(entry, true);
+  const cache = entryCache(entry);
+  return (cache.token ??= encodeToken(entry, false));
+}
+
+function encodeToken(entry: OplogEntry, fromInvalidate: boolean): ResumeToken {
   return encodeResumeToken({
     clusterTime: entry.ts,
     version: TOKEN_VERSION,
@@ -108,12 +119,36 @@ function describeForError(operationType: string, ns: Document, clusterTime: Time
 /**
  * Builds the event for one oplog entry, or null when the entry never yields an event with these
  * options (no-ops; DDL events without `showExpandedEvents`). Throws 47 when a `required` image
- * is missing. Scope filtering is the caller's job.
+ * is missing. Scope filtering is the caller's job. The event is an owned copy.
  */
 export function buildEvent(
   entry: OplogEntry,
   opts: EventOptions,
   lookups: EventLookups,
+): Document | null {
+  return assembleEvent(entry, opts, lookups, clone);
+}
+
+const share = <T>(v: T): T => v;
+
+/**
+ * `buildEvent` without the copies: the event's documents are the entry's own (`fullDocument`
+ * is `entry.fullDocument`, `_id` the shared token…). For reading at once, never for keeping or
+ * modifying: what the BSON encoder and the user stages' evaluation use.
+ */
+export function buildEventView(
+  entry: OplogEntry,
+  opts: EventOptions,
+  lookups: EventLookups,
+): Document | null {
+  return assembleEvent(entry, opts, lookups, share);
+}
+
+function assembleEvent(
+  entry: OplogEntry,
+  opts: EventOptions,
+  lookups: EventLookups,
+  own: <T extends Document>(doc: T) => T,
 ): Document | null {
   if (entry.op === 'noop') return null;
   const operationType = operationTypeOf(entry);
@@ -121,12 +156,12 @@ export function buildEvent(
 
   const ev: Document = {};
   // The server adds rename's top-level `to` before it sets `_id` (kept for pre-5.3 clients).
-  if (entry.op === 'rename') ev.to = clone(renameDescription(entry)).to;
-  ev._id = eventToken(entry);
+  if (entry.op === 'rename') ev.to = own(renameDescription(entry)).to;
+  ev._id = own(eventToken(entry) as Document);
   ev.operationType = operationType;
   ev.clusterTime = entry.ts;
   if (opts.showExpandedEvents && entry.uuid && !isViewEvent(entry)) ev.collectionUUID = entry.uuid;
-  ev.wallTime = new Date(entry.wall.getTime());
+  ev.wallTime = own === share ? entry.wall : new Date(entry.wall.getTime());
 
   const ns = nsOf(entry);
   const wantsPreImage =
@@ -137,7 +172,7 @@ export function buildEvent(
   switch (entry.op) {
     case 'insert':
     case 'replace':
-      ev.fullDocument = entry.fullDocument ? clone(entry.fullDocument) : null;
+      ev.fullDocument = entry.fullDocument ? own(entry.fullDocument) : null;
       break;
     case 'update':
       if (opts.fullDocument !== 'default') ev.fullDocument = null; // keeps its slot; filled below
@@ -146,16 +181,16 @@ export function buildEvent(
       break;
   }
   ev.ns = ns;
-  if (entry.documentKey) ev.documentKey = clone(entry.documentKey);
+  if (entry.documentKey) ev.documentKey = own(entry.documentKey);
 
   if (entry.op === 'rename') {
-    if (opts.showExpandedEvents) ev.operationDescription = clone(renameDescription(entry));
+    if (opts.showExpandedEvents) ev.operationDescription = own(renameDescription(entry));
   } else if (!CLASSIC_TYPES.has(operationType)) {
-    ev.operationDescription = clone(entry.operationDescription ?? {});
+    ev.operationDescription = own(entry.operationDescription ?? {});
   }
 
   if (entry.op === 'update') {
-    ev.updateDescription = updateDescriptionOf(entry, opts.showExpandedEvents);
+    ev.updateDescription = updateDescriptionOf(entry, opts.showExpandedEvents, own);
     if (opts.fullDocument === 'updateLookup') {
       ev.fullDocument = lookups.currentDocument(
         entry.db,
@@ -165,7 +200,7 @@ export function buildEvent(
       );
     } else if (opts.fullDocument !== 'default') {
       // whenAvailable / required: the post-image stored with the write, if images were on.
-      if (imagesAvailable && entry.fullDocument) ev.fullDocument = clone(entry.fullDocument);
+      if (imagesAvailable && entry.fullDocument) ev.fullDocument = own(entry.fullDocument);
       else if (opts.fullDocument === 'required') {
         fail(
           47,
@@ -177,7 +212,7 @@ export function buildEvent(
   }
 
   if (wantsPreImage) {
-    if (imagesAvailable && entry.preImage) ev.fullDocumentBeforeChange = clone(entry.preImage);
+    if (imagesAvailable && entry.preImage) ev.fullDocumentBeforeChange = own(entry.preImage);
     else if (opts.fullDocumentBeforeChange === 'required') {
       fail(
         47,
@@ -199,14 +234,18 @@ export function buildInvalidate(trigger: OplogEntry): Document {
   };
 }
 
-function updateDescriptionOf(entry: OplogEntry, expanded: boolean): Document {
+function updateDescriptionOf(
+  entry: OplogEntry,
+  expanded: boolean,
+  own: <T extends Document>(doc: T) => T,
+): Document {
   const desc = entry.updateDescription ?? {
     updatedFields: {},
     removedFields: [],
     truncatedArrays: [],
   };
   const out: Document = {
-    updatedFields: clone(desc.updatedFields),
+    updatedFields: own(desc.updatedFields),
     removedFields: [...desc.removedFields],
     truncatedArrays: desc.truncatedArrays.map((t) => ({
       field: t.field,

@@ -3,6 +3,7 @@
 import * as net from 'node:net';
 import { Connection } from './connection.js';
 import { Cursors } from './commands/cursors.js';
+import { prepareEvent } from './event-bytes.js';
 import { Oplog } from './oplog.js';
 import { Storage } from './storage.js';
 import { topologyOf } from './topology.js';
@@ -61,6 +62,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const oplog = new Oplog({
     maxEntries: opts.oplogSize ?? DEFAULT_OPLOG_SIZE,
     ...(opts.noopIntervalMs !== undefined ? { noopIntervalMs: opts.noopIntervalMs } : {}),
+  });
+  // Each document write's change event is serialized as it is written: catch-ups copy bytes.
+  oplog.subscribe((entry) => {
+    if (entry) prepareEvent(entry);
   });
   const serverState: ServerState = {
     topology,

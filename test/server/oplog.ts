@@ -38,7 +38,7 @@ export class Oplog implements OplogApi {
   private head = 0;
   private last: Timestamp;
   private dropped: Timestamp | undefined;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(entry?: OplogEntry) => void>();
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -70,7 +70,7 @@ export class Oplog implements OplogApi {
     const entry: OplogEntry = { ...input, ts, wall: new Date(this.now()) };
     this.entries.push(entry);
     if (this.size > this.maxEntries) this.dropBefore(this.entries.length - this.maxEntries);
-    this.notify();
+    this.notify(entry);
     return entry;
   }
 
@@ -126,8 +126,11 @@ export class Oplog implements OplogApi {
     return lo - this.head;
   }
 
-  /** Calls `listener` after every append until the returned function is called. */
-  subscribe(listener: () => void): () => void {
+  /**
+   * Calls `listener` with the new entry after every append (and with nothing on `close`) until
+   * the returned function is called.
+   */
+  subscribe(listener: (entry?: OplogEntry) => void): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
@@ -144,10 +147,10 @@ export class Oplog implements OplogApi {
     });
   }
 
-  private notify(): void {
+  private notify(entry?: OplogEntry): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener();
+        listener(entry);
       } catch {
         // A waiter's failure must not fail the write that woke it.
       }

@@ -14,7 +14,7 @@ import type {
   OplogEntryInput,
   StorageApi,
 } from './types.js';
-import { bsonType, clone, formatValue, idKey, isDocument } from './values.js';
+import { bsonType, clone, cloneWithBson, formatValue, idKey, isDocument } from './values.js';
 
 /** The default `_id` index every collection has. */
 export function idIndexSpec(): IndexSpec {
@@ -473,7 +473,13 @@ export class Storage implements StorageApi {
     checkSize(doc, 'object to insert too large');
     coll.checkUnique(doc);
     coll.put(doc);
-    this.append({ ...this.docEntry(coll, 'insert', doc), fullDocument: clone(doc) });
+    // The oplog keeps the document's BSON too: change events embed it instead of serializing.
+    const { copy, bson } = cloneWithBson(doc);
+    this.append({
+      ...this.docEntry(coll, 'insert', doc),
+      fullDocument: copy,
+      fullDocumentBson: bson,
+    });
     return doc;
   }
 
@@ -491,10 +497,14 @@ export class Storage implements StorageApi {
     coll.checkUnique(after, before);
     const stored = clone(after);
     coll.replace(before, stored);
+    const post = cloneWithBson(stored);
+    const pre = cloneWithBson(before);
     const entry: OplogEntryInput = {
       ...this.docEntry(coll, description ? 'update' : 'replace', stored),
-      fullDocument: clone(stored),
-      preImage: clone(before),
+      fullDocument: post.copy,
+      fullDocumentBson: post.bson,
+      preImage: pre.copy,
+      preImageBson: pre.bson,
     };
     // The description's values are already copies made for this entry.
     if (description) entry.updateDescription = description;
@@ -504,6 +514,7 @@ export class Storage implements StorageApi {
   /** Removes a stored document; appends a `delete` entry with its pre-image. */
   delete(coll: Collection, doc: Document): void {
     coll.remove(doc);
-    this.append({ ...this.docEntry(coll, 'delete', doc), preImage: clone(doc) });
+    const { copy, bson } = cloneWithBson(doc);
+    this.append({ ...this.docEntry(coll, 'delete', doc), preImage: copy, preImageBson: bson });
   }
 }

@@ -97,7 +97,18 @@ const TB_V1_NEGATIVE_DOUBLE_ZERO = 0x18;
 const TB_DECIMAL_ZERO_0XXX = 0x1a;
 
 const TWO_63 = 2 ** 63;
+/** Integers up to this magnitude take the number path: doubled, they stay exact. */
+const SMALL_INTEGER = 2 ** 52;
 const U64_MASK = (1n << 64n) - 1n;
+
+/** Whether every UTF-16 unit of `s` is in [min, 0x7f]: its UTF-8 bytes are its char codes. */
+function isAscii(s: string, min: number): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < min || c > 0x7f) return false;
+  }
+  return true;
+}
 
 // ---------------------------------------------------------------- encoding
 
@@ -137,12 +148,40 @@ class TypeBitsWriter {
   }
 }
 
+// The writers' byte buffer and its hex, reused: encoding is synchronous and never nested.
+let scratch = new Uint8Array(1024);
+let hexScratch = Buffer.allocUnsafe(2048);
+const HEX_DIGITS = Buffer.from('0123456789ABCDEF', 'latin1');
+
 class KeyStringWriter {
-  readonly out: number[] = [];
+  private out = scratch;
+  private length = 0;
   readonly typeBits = new TypeBitsWriter();
 
   byte(b: number, invert = false): void {
-    this.out.push(invert ? ~b & 0xff : b & 0xff);
+    if (this.length === this.out.length) {
+      const bigger = new Uint8Array(this.out.length * 2);
+      bigger.set(this.out);
+      this.out = scratch = bigger;
+    }
+    this.out[this.length++] = invert ? ~b & 0xff : b & 0xff;
+  }
+
+  /** The bytes written, as upper-case hex. */
+  hex(): string {
+    let chars = hexScratch;
+    if (chars.length < this.length * 2) chars = hexScratch = Buffer.allocUnsafe(this.length * 4);
+    for (let i = 0; i < this.length; i++) {
+      const b = this.out[i] as number;
+      chars[2 * i] = HEX_DIGITS[b >> 4] as number;
+      chars[2 * i + 1] = HEX_DIGITS[b & 15] as number;
+    }
+    return chars.toString('latin1', 0, this.length * 2);
+  }
+
+  /** An Int32 (`value(new Int32(n))` without the object: the same coercion). */
+  int32(n: number): void {
+    this.smallInteger(+n | 0, TB_INT);
   }
 
   bytes(src: ArrayLike<number>, invert = false): void {
@@ -153,8 +192,29 @@ class KeyStringWriter {
     for (let shift = 56n; shift >= 0n; shift -= 8n) this.byte(Number((v >> shift) & 0xffn), invert);
   }
 
+  /** A uint32, big-endian (half of a u64 without BigInt: timestamps are on every token). */
+  u32(v: number): void {
+    this.byte(v >>> 24);
+    this.byte(v >>> 16);
+    this.byte(v >>> 8);
+    this.byte(v);
+  }
+
+  /** The UTF-8 bytes of `s`; ASCII (the usual names and operation types) without a Buffer. */
+  utf8(s: string): void {
+    if (isAscii(s, 0)) {
+      for (let i = 0; i < s.length; i++) this.byte(s.charCodeAt(i));
+    } else {
+      this.bytes(Buffer.from(s, 'utf8'));
+    }
+  }
+
   cstring(s: string): void {
     // KeyString escapes NUL inside strings as 00 FF; the terminator is a lone 00.
+    if (isAscii(s, 1)) {
+      this.utf8(s);
+      return this.byte(0);
+    }
     const utf8 = Buffer.from(s, 'utf8');
     for (const b of utf8) {
       this.byte(b);
@@ -165,34 +225,11 @@ class KeyStringWriter {
 
   /** A value with its type byte (`_appendBsonValue` without a name). */
   value(v: unknown): void {
-    if (v === null) return this.byte(C.nullish);
-    if (v === undefined) return this.byte(C.undefined);
-    if (typeof v === 'boolean') return this.byte(v ? C.boolTrue : C.boolFalse);
-    if (typeof v === 'string') {
-      this.typeBits.append(0);
-      this.byte(C.stringLike);
-      return this.cstring(v);
-    }
-    if (typeof v === 'number') {
-      // A plain JS number serializes as int32 when it is one, else as a double.
-      if (Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 && !Object.is(v, -0)) {
-        return this.integer(BigInt(v), TB_INT);
-      }
-      return this.double(v);
-    }
-    if (typeof v === 'bigint') return this.integer(BigInt.asIntN(64, v), TB_LONG);
-    // Timestamp extends Long in the bson package: test it first.
-    if (v instanceof Timestamp) {
-      this.byte(C.timestamp);
-      return this.u64((BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0));
-    }
-    if (v instanceof Int32) return this.integer(BigInt(v.value), TB_INT);
-    if (v instanceof Double) return this.double(v.value);
-    if (v instanceof Long) return this.integer(BigInt(v.toString()), TB_LONG);
-    if (v instanceof Decimal128) return this.decimal(v);
-    if (v instanceof Date) {
-      this.byte(C.date);
-      return this.u64(BigInt.asUintN(64, BigInt(v.getTime())) ^ (1n << 63n));
+    // The usual values first (every token holds an object, most an ObjectId): the classes below
+    // are disjoint but for Timestamp extends Long, so order matters only there.
+    if (isPlainObject(v)) {
+      this.byte(C.object);
+      return this.objectBody(v);
     }
     if (v instanceof ObjectId) {
       this.byte(C.oid);
@@ -213,6 +250,40 @@ class KeyStringWriter {
       }
       this.byte(v.sub_type);
       return this.bytes(data);
+    }
+    if (v === null) return this.byte(C.nullish);
+    if (v === undefined) return this.byte(C.undefined);
+    if (typeof v === 'boolean') return this.byte(v ? C.boolTrue : C.boolFalse);
+    if (typeof v === 'string') {
+      this.typeBits.append(0);
+      this.byte(C.stringLike);
+      return this.cstring(v);
+    }
+    if (typeof v === 'number') {
+      // A plain JS number serializes as int32 when it is one, else as a double.
+      if (Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 && !Object.is(v, -0)) {
+        return this.smallInteger(v, TB_INT);
+      }
+      return this.double(v);
+    }
+    if (typeof v === 'bigint') return this.integer(BigInt.asIntN(64, v), TB_LONG);
+    // Timestamp extends Long in the bson package: test it first.
+    if (v instanceof Timestamp) {
+      this.byte(C.timestamp);
+      this.u32(v.high >>> 0);
+      return this.u32(v.low >>> 0);
+    }
+    if (v instanceof Int32) return this.smallInteger(v.value, TB_INT);
+    if (v instanceof Double) return this.double(v.value);
+    if (v instanceof Long) {
+      const n = v.toNumber();
+      if (n >= -SMALL_INTEGER && n <= SMALL_INTEGER) return this.smallInteger(n, TB_LONG);
+      return this.integer(BigInt(v.toString()), TB_LONG);
+    }
+    if (v instanceof Decimal128) return this.decimal(v);
+    if (v instanceof Date) {
+      this.byte(C.date);
+      return this.u64(BigInt.asUintN(64, BigInt(v.getTime())) ^ (1n << 63n));
     }
     if (v instanceof BSONRegExp || v instanceof RegExp) {
       const pattern = v instanceof RegExp ? v.source : v.pattern;
@@ -260,11 +331,12 @@ class KeyStringWriter {
 
   /** `_appendBson`: (generic type byte, name, value) per field, then 00. */
   private objectBody(doc: Document): void {
-    for (const [name, val] of Object.entries(doc)) {
+    for (const name of Object.keys(doc)) {
+      const val: unknown = doc[name];
       // A field holding `undefined` is a missing value to the server: not encoded.
       if (val === undefined) continue;
       this.byte(genericType(val));
-      this.bytes(Buffer.from(name, 'utf8'));
+      this.utf8(name);
       this.byte(0);
       this.value(val);
     }
@@ -284,6 +356,20 @@ class KeyStringWriter {
     this.typeBits.appendPair(tb);
     const negative = n < 0n;
     this.preshiftedInteger((negative ? -n : n) << 1n, negative);
+  }
+
+  /** `integer` for |n| <= 2^52 in plain number arithmetic (the same bytes, no BigInt). */
+  private smallInteger(n: number, tb: number): void {
+    this.typeBits.appendPair(tb);
+    if (n === 0) return this.byte(C.zero);
+    const negative = n < 0;
+    const value = (negative ? -n : n) * 2; // preshifted: exact below 2^53
+    let bytesNeeded = 0;
+    for (let v = value; v > 0; v = Math.floor(v / 256)) bytesNeeded++;
+    this.byte(negative ? C.neg1 - (bytesNeeded - 1) : C.pos1 + (bytesNeeded - 1));
+    for (let i = bytesNeeded - 1; i >= 0; i--) {
+      this.byte(Math.floor(value / 256 ** i) % 256, negative);
+    }
   }
 
   private preshiftedInteger(value: bigint, negative: boolean): void {
@@ -379,7 +465,16 @@ class KeyStringWriter {
   }
 }
 
+function isPlainObject(v: unknown): v is Document {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 function genericType(v: unknown): number {
+  if (typeof v === 'string') return C.stringLike;
+  if (isPlainObject(v)) return C.object;
+  if (v instanceof ObjectId) return C.oid;
   if (v === null) return C.nullish;
   if (v === undefined) return C.undefined;
   if (typeof v === 'boolean') return 110;
@@ -457,16 +552,16 @@ function decimalParts(dec: Decimal128): DecimalParts {
 export function encodeResumeToken(data: ResumeTokenData): ResumeToken {
   const w = new KeyStringWriter();
   w.value(data.clusterTime);
-  w.value(new Int32(data.version));
-  if (data.version >= 1) w.value(new Int32(data.tokenType));
-  w.value(new Int32(data.txnOpIndex));
+  w.int32(data.version);
+  if (data.version >= 1) w.int32(data.tokenType);
+  w.int32(data.txnOpIndex);
   if (data.version >= 1) w.value(data.fromInvalidate);
   if (data.uuid) w.value(data.uuid);
   else if (data.version >= 2) w.value(null);
   if (data.eventIdentifier !== undefined) w.value(data.eventIdentifier);
-  if (data.fragmentNum !== undefined) w.value(new Int32(data.fragmentNum));
+  if (data.fragmentNum !== undefined) w.int32(data.fragmentNum);
   w.byte(END);
-  const token: ResumeToken = { _data: Buffer.from(w.out).toString('hex').toUpperCase() };
+  const token: ResumeToken = { _data: w.hex() };
   const typeBits = w.typeBits.toBytes();
   if (typeBits) token._typeBits = new Binary(typeBits, 0);
   return token;

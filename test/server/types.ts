@@ -115,6 +115,13 @@ export interface OplogEntryInput {
    * `changeStreamPreAndPostImages.enabled` at the time of the write (see `imagesEnabled`).
    */
   preImage?: Document;
+  /**
+   * `fullDocument` and `preImage` as BSON, when the storage layer has them at hand (it serializes
+   * every copy it makes): the change-event encoder copies these bytes instead of serializing the
+   * documents again. Must hold exactly `serialize(fullDocument)` / `serialize(preImage)`.
+   */
+  fullDocumentBson?: Uint8Array;
+  preImageBson?: Uint8Array;
   /** Whether pre-/post-images were enabled on the collection when this write happened. */
   imagesEnabled?: boolean;
   /** update: `{updatedFields, removedFields, truncatedArrays}` with dotted paths. */

@@ -46,6 +46,12 @@ export function clone<T extends Document>(doc: T): T {
   return deserialize(serialize(doc), EXACT) as T;
 }
 
+/** `clone`, also returning the BSON the copy was made from (`serialize(copy)`, for free). */
+export function cloneWithBson<T extends Document>(doc: T): { copy: T; bson: Uint8Array } {
+  const bson = serialize(doc);
+  return { copy: deserialize(bson, EXACT) as T, bson };
+}
+
 // ---------------------------------------------------------------- types and ordering
 
 /** MongoDB's `$type` names. */

@@ -6,7 +6,9 @@ import { FrameReader, type Message, OP_MSG, OP_REPLY, encodeOpMsg, parseMessage 
 
 export class WireClient {
   private readonly reader = new FrameReader(Number.MAX_SAFE_INTEGER);
-  private readonly replies: Message[] = [];
+  // Whole reply frames, parsed only when read through `next()`: `nextRaw()` hands out the bytes
+  // untouched, so a benchmark client can skip decoding.
+  private readonly frames: Buffer[] = [];
   private waiter: (() => void) | undefined;
   private nextId = 1;
   /** Resolves when the server closes the socket (or it errors). */
@@ -17,10 +19,7 @@ export class WireClient {
     private readonly exact: boolean,
   ) {
     socket.on('data', (chunk: Buffer) => {
-      for (const frame of this.reader.push(chunk)) {
-        const msg = parseMessage(frame);
-        this.replies.push(this.exact ? msg : promote(msg));
-      }
+      for (const frame of this.reader.push(chunk)) this.frames.push(frame);
       this.wake();
     });
     this.closed = new Promise((resolve) => {
@@ -67,8 +66,16 @@ export class WireClient {
 
   /** The next reply, or `undefined` if none arrives within `timeoutMs` or the socket closes. */
   async next(timeoutMs = 2000): Promise<Message | undefined> {
+    const frame = await this.nextRaw(timeoutMs);
+    if (!frame) return undefined;
+    const msg = parseMessage(frame);
+    return this.exact ? msg : promote(msg);
+  }
+
+  /** The next reply's whole frame (header included), undecoded; `undefined` like `next`. */
+  async nextRaw(timeoutMs = 2000): Promise<Buffer | undefined> {
     const deadline = Date.now() + timeoutMs;
-    while (this.replies.length === 0 && !this.socket.destroyed) {
+    while (this.frames.length === 0 && !this.socket.destroyed) {
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
       await new Promise<void>((resolve) => {
@@ -79,7 +86,7 @@ export class WireClient {
         };
       });
     }
-    return this.replies.shift();
+    return this.frames.shift();
   }
 
   /** Sends a command and returns its reply body (throws if none arrives). */

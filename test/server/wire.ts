@@ -4,6 +4,13 @@
 // client. https://www.mongodb.com/docs/manual/reference/mongodb-wire-protocol/
 import { type Document, deserialize, serialize } from 'bson';
 import { crc32c } from './crc32c.js';
+import {
+  type BsonPieces,
+  bsonPieces,
+  holdsRawBson,
+  serializeWithRaw,
+  writePieces,
+} from './raw-bson.js';
 import { EXACT } from './values.js';
 
 export const OP_REPLY = 1;
@@ -233,9 +240,16 @@ function parseOpReply(buf: Buffer, header: MessageHeader): OpReply {
 
 // ---------------------------------------------------------------- encoding
 
-/** Reply and request documents are serialized alike; `undefined` fields are dropped. */
-function bsonBytes(doc: Document): Buffer {
-  return Buffer.from(serialize(doc, { ignoreUndefined: true }));
+/**
+ * Reply and request documents are serialized alike; `undefined` fields are dropped. A reply may
+ * carry a batch that is BSON already (a change stream's events): its bytes are spliced in.
+ */
+function bsonBytes(doc: Document): Uint8Array {
+  return holdsRawBson(doc) ? serializeWithRaw(doc) : plainBytes(doc);
+}
+
+function plainBytes(doc: Document): Uint8Array {
+  return serialize(doc, { ignoreUndefined: true });
 }
 
 function header(length: number, requestID: number, responseTo: number, opCode: number): Buffer {
@@ -261,8 +275,14 @@ export interface OpMsgInit {
 /** Builds an OP_MSG: one kind-0 body, then any kind-1 sequences, then an optional checksum. */
 export function encodeOpMsg(init: OpMsgInit): Buffer {
   const flagBits = ((init.flagBits ?? 0) | (init.checksum ? CHECKSUM_PRESENT : 0)) >>> 0;
-  const parts: Buffer[] = [Buffer.alloc(4), Buffer.from([0]), bsonBytes(init.body)];
-  parts[0]!.writeUInt32LE(flagBits, 0);
+  // A body holding a ready-made batch is written piece by piece straight into the message.
+  const body: BsonPieces = holdsRawBson(init.body)
+    ? bsonPieces(init.body)
+    : wholeDocument(plainBytes(init.body));
+  const flags = Buffer.alloc(4);
+  flags.writeUInt32LE(flagBits, 0);
+  const parts: BsonPieces['pieces'] = [flags, Buffer.from([0]), ...body.pieces];
+  let bodyLength = flags.length + 1 + body.byteLength;
   for (const [id, docs] of Object.entries(init.sequences ?? {})) {
     const name = Buffer.from(`${id}\0`, 'utf8');
     const encoded = docs.map(bsonBytes);
@@ -270,19 +290,18 @@ export function encodeOpMsg(init: OpMsgInit): Buffer {
     const sizeBuf = Buffer.alloc(4);
     sizeBuf.writeInt32LE(size, 0);
     parts.push(Buffer.from([1]), sizeBuf, name, ...encoded);
+    bodyLength += 1 + size;
   }
-  const bodyLength = parts.reduce((n, p) => n + p.length, 0);
   const length = HEADER_SIZE + bodyLength + (init.checksum ? 4 : 0);
-  const msg = Buffer.concat(
-    [
-      header(length, init.requestID, init.responseTo ?? 0, OP_MSG),
-      ...parts,
-      Buffer.alloc(init.checksum ? 4 : 0),
-    ],
-    length,
-  );
+  const msg = Buffer.allocUnsafe(length);
+  header(length, init.requestID, init.responseTo ?? 0, OP_MSG).copy(msg, 0);
+  writePieces(parts, msg, HEADER_SIZE);
   if (init.checksum) msg.writeUInt32LE(crc32c(msg.subarray(0, length - 4)), length - 4);
   return msg;
+}
+
+function wholeDocument(bytes: Uint8Array): BsonPieces {
+  return { pieces: [bytes], byteLength: bytes.length };
 }
 
 export interface OpReplyInit {
