@@ -211,23 +211,26 @@ function printLive(r: Results): void {
   if (r.latency) {
     const l = r.latency;
     print(
-      `\nLatency: mongo-tail -f json tailing ${num(l.rate)} inserts/s for ${l.seconds} s ` +
-        `(after ${l.warmupSeconds} s warm-up), arrival on its stdout − send time`,
+      `\nLatency: ${num(l.rate)} inserts/s for ${l.seconds} s (after ${l.warmupSeconds} s ` +
+        'warm-up), both readers at once; arrival on the reader stdout − send time',
     );
+    const row = (
+      name: string,
+      x: Omit<LatencyResult, 'driver' | 'rate' | 'seconds' | 'warmupSeconds' | 'measured'>,
+    ) => [
+      name,
+      num(l.measured),
+      num(x.p50Ms, 1),
+      num(x.p99Ms, 1),
+      num(x.maxMs, 1),
+      num(x.meanMs, 1),
+      num(x.cpuUsPerEvent, 1),
+    ];
     print(
       table(
-        ['events', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'CPU µs/event'],
-        [
-          [
-            num(l.measured),
-            num(l.p50Ms, 1),
-            num(l.p99Ms, 1),
-            num(l.maxMs, 1),
-            num(l.meanMs, 1),
-            num(l.cpuUsPerEvent, 1),
-          ],
-        ],
-        [true, true, true, true, true, true],
+        ['reader', 'events', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'CPU µs/event'],
+        [row('mongo-tail -f json', l), row('driver loop (Node)', l.driver)],
+        [false, true, true, true, true, true, true],
       ),
     );
   }

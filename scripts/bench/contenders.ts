@@ -66,7 +66,8 @@ export function mongoTail(root: string, format: 'json' | 'canonical' | 'pretty')
   };
 }
 
-function driverLoop(root: string): Contender {
+/** The hand-written Node driver loop (scripts/bench/driver-loop.mjs). */
+export function driverLoop(root: string): Contender {
   return {
     key: 'driver',
     name: 'driver loop (Node)',

@@ -1,9 +1,10 @@
 // Latency: a writer process inserts orders at a steady rate, each carrying its send time;
-// mongo-tail -f json tails the collection from now, and this process records arrival − send
-// for every line it reads from mongo-tail's stdout.
+// mongo-tail -f json and, at the same time, the hand-written driver loop tail the collection
+// from now, and this process records arrival − send for every line each prints. Both readers
+// share the machine and the server, so a pause of the server or the machine shows in both.
 import { performance } from 'node:perf_hooks';
 import { type BenchContext, freshCollection } from './context.js';
-import { mongoTail } from './contenders.js';
+import { type Contender, driverLoop, mongoTail } from './contenders.js';
 import { startToken, startWriter } from './load.js';
 import { lineSplitter, start } from './measure.js';
 import { percentiles } from './stats.js';
@@ -20,6 +21,8 @@ export interface LatencyResult {
   meanMs: number;
   /** mongo-tail's CPU over the whole run, per event (µs). */
   cpuUsPerEvent: number;
+  /** The driver loop's figures over the same events, read at the same time. */
+  driver: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; cpuUsPerEvent: number };
 }
 
 const COLL = 'latency';
@@ -42,30 +45,29 @@ export async function latency(
     `latency: ${rate.toLocaleString('en-US')} orders/s for ${warmupSeconds + seconds} s ` +
       `(the first ${warmupSeconds} s is warm-up)`,
   );
-  const samples: number[] = [];
   let bad: string | undefined;
-  const tail = start(
-    mongoTail(ctx.root, 'json').command({
-      uri: ctx.uri,
-      db: ctx.db,
-      coll: COLL,
-      token,
-      events: count,
-    }),
-    {
-      timeoutMs: (warmupSeconds + seconds) * 1000 + 60_000,
-      onData: lineSplitter((line) => {
-        const arrived = performance.timeOrigin + performance.now();
-        const seq = SEQ.exec(line);
-        const sent = SENT_AT.exec(line);
-        if (!seq || !sent) {
-          bad ??= line.slice(0, 200);
-          return;
-        }
-        if (Number(seq[1]) >= warmCount) samples.push(arrived - Number(sent[1]));
-      }),
-    },
-  );
+  const read = (contender: Contender) => {
+    const samples: number[] = [];
+    const run = start(
+      contender.command({ uri: ctx.uri, db: ctx.db, coll: COLL, token, events: count }),
+      {
+        timeoutMs: (warmupSeconds + seconds) * 1000 + 60_000,
+        onData: lineSplitter((line) => {
+          const arrived = performance.timeOrigin + performance.now();
+          const seq = SEQ.exec(line);
+          const sent = SENT_AT.exec(line);
+          if (!seq || !sent) {
+            bad ??= line.slice(0, 200);
+            return;
+          }
+          if (Number(seq[1]) >= warmCount) samples.push(arrived - Number(sent[1]));
+        }),
+      },
+    );
+    return { name: contender.name, samples, run };
+  };
+  const tail = read(mongoTail(ctx.root, 'json'));
+  const driver = read(driverLoop(ctx.root));
   await new Promise((resolve) => setTimeout(resolve, 500));
   const writer = startWriter(ctx.root, {
     mode: 'rate',
@@ -75,20 +77,33 @@ export async function latency(
     count,
     rate,
   });
-  const [run] = await Promise.all([tail.done, writer.done]);
+  const [run, driverRun] = await Promise.all([tail.run.done, driver.run.done, writer.done]);
   if (bad !== undefined) throw new Error(`latency: a line without seq/sentAt: ${bad}`);
-  if (run.lines !== count)
-    throw new Error(`latency: mongo-tail printed ${run.lines} of ${count} lines`);
-  const p = percentiles(samples);
+  for (const [name, r] of [
+    [tail.name, run],
+    [driver.name, driverRun],
+  ] as const) {
+    if (r.lines !== count) throw new Error(`latency: ${name} printed ${r.lines} of ${count} lines`);
+  }
+  const p = percentiles(tail.samples);
+  const d = percentiles(driver.samples);
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   return {
     rate,
     seconds,
     warmupSeconds,
-    measured: samples.length,
+    measured: tail.samples.length,
     p50Ms: p.p50,
     p99Ms: p.p99,
     maxMs: p.max,
-    meanMs: samples.reduce((a, b) => a + b, 0) / samples.length,
+    meanMs: mean(tail.samples),
+    driver: {
+      p50Ms: d.p50,
+      p99Ms: d.p99,
+      maxMs: d.max,
+      meanMs: mean(driver.samples),
+      cpuUsPerEvent: (driverRun.cpuMs * 1000) / count,
+    },
     cpuUsPerEvent: (run.cpuMs * 1000) / count,
   };
 }

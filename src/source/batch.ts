@@ -43,28 +43,20 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 /** Splits a reply's `cursor` document into its parts; TailError when it is not one. */
 export function readCursor(raw: Uint8Array): CursorReply {
   const bytes = asBuffer(raw);
-  const end = documentEnd(bytes, 0);
   let id: Long | undefined;
   let ns: string | undefined;
   let starts: number[] | undefined;
   let pbrt: ResumeToken | undefined;
-  let at = 4;
-  while (at < end - 1) {
-    const type = bytes[at] as number;
-    const nameEnd = cstringEnd(bytes, at + 1, end);
-    const valueAt = nameEnd + 1;
-    const next = valueEnd(bytes, type, valueAt, end);
-    const name = bytes.toString('latin1', at + 1, nameEnd);
+  for (const { name, type, at, to } of elementsOf(bytes, 0)) {
     if (name === 'id' && type === 0x12) {
-      id = new Long(bytes.readInt32LE(valueAt), bytes.readInt32LE(valueAt + 4));
+      id = new Long(bytes.readInt32LE(at), bytes.readInt32LE(at + 4));
     } else if (name === 'ns' && type === 0x02) {
-      ns = bytes.toString('utf8', valueAt + 4, next - 1);
+      ns = bytes.toString('utf8', at + 4, to - 1);
     } else if ((name === 'firstBatch' || name === 'nextBatch') && type === 0x04) {
-      starts = elementStarts(bytes, valueAt);
+      starts = elementStarts(bytes, at);
     } else if (name === 'postBatchResumeToken' && type === 0x03) {
-      pbrt = tokenOf(deserialize(bytes.subarray(valueAt, next), EXACT));
+      pbrt = tokenOf(deserialize(bytes.subarray(at, to), EXACT));
     }
-    at = next;
   }
   if (id === undefined || starts === undefined) throw malformed('no cursor id or batch');
   return { id, ns, bytes, starts, pbrt };
@@ -122,66 +114,58 @@ export function readHeader(bytes: Buffer, start: number): EventHeader {
 
 /** `{fragment, of}` (int32 or int64 numbers); undefined when it is not that. */
 function readSplit(bytes: Buffer, start: number): EventHeader['split'] {
-  const end = documentEnd(bytes, start);
   let fragment: number | undefined;
   let of: number | undefined;
-  let at = start + 4;
-  while (at < end - 1) {
-    const type = bytes[at] as number;
-    const nameEnd = cstringEnd(bytes, at + 1, end);
-    const next = valueEnd(bytes, type, nameEnd + 1, end);
-    const name = bytes.toString('latin1', at + 1, nameEnd);
+  for (const { name, type, at } of elementsOf(bytes, start)) {
     const value =
       type === 0x10
-        ? bytes.readInt32LE(nameEnd + 1)
+        ? bytes.readInt32LE(at)
         : type === 0x12
-          ? Number(bytes.readBigInt64LE(nameEnd + 1))
+          ? Number(bytes.readBigInt64LE(at))
           : undefined;
     if (name === 'fragment') fragment = value;
     if (name === 'of') of = value;
-    at = next;
   }
   return fragment === undefined || of === undefined ? undefined : { fragment, of };
 }
 
-/** Each top-level element of the document at `start`: its name and where its bytes lie. */
-export function elementsOf(
-  bytes: Buffer,
-  start: number,
-): Array<{ name: string; from: number; to: number }> {
+/** One top-level element of a BSON document: its name, type, and where its bytes lie. */
+export interface Element {
+  name: string;
+  type: number;
+  /** Where the element starts (its type byte). */
+  from: number;
+  /** Where its value starts. */
+  at: number;
+  /** Where it ends (exclusive). */
+  to: number;
+}
+
+/** The top-level elements of the document at `start`, bounds-checked; values are not decoded. */
+export function elementsOf(bytes: Buffer, start: number): Element[] {
   const end = documentEnd(bytes, start);
-  const elements: Array<{ name: string; from: number; to: number }> = [];
-  let at = start + 4;
-  while (at < end - 1) {
-    const nameEnd = cstringEnd(bytes, at + 1, end);
-    const next = valueEnd(bytes, bytes[at] as number, nameEnd + 1, end);
-    elements.push({ name: bytes.toString('utf8', at + 1, nameEnd), from: at, to: next });
-    at = next;
+  const elements: Element[] = [];
+  let from = start + 4;
+  while (from < end - 1) {
+    const type = bytes[from] as number;
+    const nameEnd = cstringEnd(bytes, from + 1, end);
+    const to = valueEnd(bytes, type, nameEnd + 1, end);
+    const name = bytes.toString('utf8', from + 1, nameEnd);
+    elements.push({ name, type, from, at: nameEnd + 1, to });
+    from = to;
   }
   return elements;
 }
 
 /** The resume token in an `_id` document: `_data` (string) and `_typeBits` (binary), if any. */
 function readToken(bytes: Buffer, start: number): ResumeToken | undefined {
-  const end = documentEnd(bytes, start);
   let data: string | undefined;
   let typeBits: Binary | undefined;
-  let at = start + 4;
-  while (at < end - 1) {
-    const type = bytes[at] as number;
-    const nameEnd = cstringEnd(bytes, at + 1, end);
-    const valueAt = nameEnd + 1;
-    const next = valueEnd(bytes, type, valueAt, end);
-    const name = bytes.toString('latin1', at + 1, nameEnd);
-    if (name === '_data' && type === 0x02) data = bytes.toString('utf8', valueAt + 4, next - 1);
+  for (const { name, type, at, to } of elementsOf(bytes, start)) {
+    if (name === '_data' && type === 0x02) data = bytes.toString('utf8', at + 4, to - 1);
     if (name === '_typeBits' && type === 0x05) {
-      const length = bytes.readInt32LE(valueAt);
-      typeBits = new Binary(
-        Uint8Array.prototype.slice.call(bytes, valueAt + 5, valueAt + 5 + length),
-        bytes[valueAt + 4],
-      );
+      typeBits = new Binary(Uint8Array.prototype.slice.call(bytes, at + 5, to), bytes[at + 4]);
     }
-    at = next;
   }
   if (data === undefined) return undefined;
   return typeBits === undefined ? { _data: data } : { _data: data, _typeBits: typeBits };

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Document, type Timestamp, Decimal128, Long, ObjectId, deserialize } from 'bson';
 import { MongoClient } from 'mongodb';
+import { elementsOf, readCursor } from '../../src/source/batch.js';
 import { WireClient } from './wire-client.js';
 
 const USAGE =
@@ -176,108 +177,28 @@ async function preload(uri: string, db: string, coll: string, n: number): Promis
 
 // ---------------------------------------------------------------- raw BSON walking
 
-/** Byte length of a BSON element's value of `type` at `offset` (what a walker skips). */
-function valueLength(buf: Buffer, type: number, offset: number): number {
-  switch (type) {
-    case 0x01: // double
-    case 0x09: // date
-    case 0x11: // timestamp
-    case 0x12: // int64
-      return 8;
-    case 0x02: // string
-    case 0x0d: // javascript
-    case 0x0e: // symbol
-      return 4 + buf.readInt32LE(offset);
-    case 0x03: // document
-    case 0x04: // array
-    case 0x0f: // code with scope
-      return buf.readInt32LE(offset);
-    case 0x05: // binary
-      return 5 + buf.readInt32LE(offset);
-    case 0x07: // ObjectId
-      return 12;
-    case 0x08: // bool
-      return 1;
-    case 0x06: // undefined
-    case 0x0a: // null
-    case 0x7f: // maxKey
-    case 0xff: // minKey
-      return 0;
-    case 0x10: // int32
-      return 4;
-    case 0x13: // decimal128
-      return 16;
-    default:
-      throw new Error(`cannot walk BSON type 0x${type.toString(16)}`);
-  }
-}
-
-interface Element {
-  type: number;
-  name: string;
-  /** Offset of the value. */
-  value: number;
-  length: number;
-}
-
-/** The top-level elements of the document at `offset`, without decoding their values. */
-function* elements(buf: Buffer, offset: number): Generator<Element> {
-  const end = offset + buf.readInt32LE(offset) - 1;
-  let at = offset + 4;
-  while (at < end) {
-    const type = buf[at] as number;
-    const zero = buf.indexOf(0, at + 1);
-    const name = buf.toString('latin1', at + 1, zero);
-    const value = zero + 1;
-    const length = valueLength(buf, type, value);
-    yield { type, name, value, length };
-    at = value + length;
-  }
-}
-
-function field(buf: Buffer, offset: number, name: string): Element | undefined {
-  for (const el of elements(buf, offset)) if (el.name === name) return el;
-  return undefined;
-}
-
-/** Counts the elements of the array at `offset` by their lengths alone. */
-function countElements(buf: Buffer, offset: number): number {
-  const end = offset + buf.readInt32LE(offset) - 1;
-  let at = offset + 4;
-  let n = 0;
-  while (at < end) {
-    const type = buf[at] as number;
-    const value = buf.indexOf(0, at + 1) + 1;
-    at = value + valueLength(buf, type, value);
-    n++;
-  }
-  return n;
-}
-
 interface RawBatch {
   events: number;
   cursorId: Long;
 }
 
-/** Reads a cursor reply frame: counts its batch and takes its id; throws the server's error. */
+/**
+ * Reads a cursor reply frame: counts its batch and takes its id; throws the server's error.
+ * The events are only counted by their length prefixes (mongo-tail's own reply reader), never
+ * decoded.
+ */
 function readBatch(frame: Buffer): RawBatch {
-  const body = 21; // header (16) + flagBits (4) + section kind (1)
-  const ok = field(frame, body, 'ok');
-  if (!ok || ok.type !== 0x01 || frame.readDoubleLE(ok.value) !== 1) {
-    const doc = deserialize(frame.subarray(body, body + frame.readInt32LE(body)));
+  const bodyAt = 21; // header (16) + flagBits (4) + section kind (1)
+  const body = frame.subarray(bodyAt, bodyAt + frame.readInt32LE(bodyAt));
+  const fields = elementsOf(body, 0);
+  const ok = fields.find((f) => f.name === 'ok');
+  const cursor = fields.find((f) => f.name === 'cursor' && f.type === 0x03);
+  if (ok?.type !== 0x01 || body.readDoubleLE(ok.at) !== 1 || cursor === undefined) {
+    const doc = deserialize(body);
     throw new Error(`server error ${String(doc.code)}: ${String(doc.errmsg)}`);
   }
-  const cursor = field(frame, body, 'cursor');
-  if (!cursor) throw new Error('reply without cursor');
-  let events = 0;
-  let cursorId = Long.ZERO;
-  for (const el of elements(frame, cursor.value)) {
-    if (el.name === 'firstBatch' || el.name === 'nextBatch')
-      events = countElements(frame, el.value);
-    else if (el.name === 'id')
-      cursorId = new Long(frame.readInt32LE(el.value), frame.readInt32LE(el.value + 4));
-  }
-  return { events, cursorId };
+  const reply = readCursor(body.subarray(cursor.at, cursor.to));
+  return { events: reply.starts.length, cursorId: reply.id };
 }
 
 // ---------------------------------------------------------------- one catch-up
