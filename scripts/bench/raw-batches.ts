@@ -7,7 +7,9 @@
 //   node --import ./test/register.mjs scripts/bench/raw-batches.ts URI DB COLL TOKEN N [--check-end]
 // --check-end: after N events, one more getMore must come back empty (checks a preload).
 import * as net from 'node:net';
-import { type Document, EJSON, Long, deserialize } from 'bson';
+import type { Long } from 'bson';
+import { type Document, EJSON, deserialize } from 'bson';
+import { elementsOf, readCursor } from '../../src/source/batch.js';
 import { FrameReader, OP_MSG, encodeOpMsg } from '../../test/server/wire.js';
 
 /** The first host of a mongodb:// connection string (no auth, no SRV: this client is minimal). */
@@ -23,109 +25,32 @@ function firstHost(uri: string): { host: string; port: number } {
   return { host: host!, port: Number(port ?? 27017) };
 }
 
-/** Bytes taken by a BSON value of `type` at `at` (the value only, not the type or name). */
-function valueSize(buf: Buffer, type: number, at: number): number {
-  switch (type) {
-    case 0x01: // double
-    case 0x09: // date
-    case 0x11: // timestamp
-    case 0x12: // int64
-      return 8;
-    case 0x02: // string
-    case 0x0d: // code
-    case 0x0e: // symbol
-      return 4 + buf.readInt32LE(at);
-    case 0x03: // document
-    case 0x04: // array
-    case 0x0f: // code with scope
-      return buf.readInt32LE(at);
-    case 0x05: // binary
-      return 5 + buf.readInt32LE(at);
-    case 0x06: // undefined
-    case 0x0a: // null
-    case 0x7f: // maxKey
-    case 0xff: // minKey
-      return 0;
-    case 0x07: // ObjectId
-      return 12;
-    case 0x08: // bool
-      return 1;
-    case 0x0b: {
-      // regex: two cstrings
-      const end = buf.indexOf(0, buf.indexOf(0, at) + 1);
-      return end + 1 - at;
-    }
-    case 0x0c: // DBPointer
-      return 4 + buf.readInt32LE(at) + 12;
-    case 0x10: // int32
-      return 4;
-    case 0x13: // decimal128
-      return 16;
-    default:
-      throw new Error(`unknown BSON type 0x${type.toString(16)}`);
-  }
-}
-
-interface Element {
-  name: string;
-  type: number;
-  /** Offset of the value. */
-  at: number;
-  size: number;
-}
-
-/** The top-level elements of the document at `start` (names decoded, values not). */
-function* elements(buf: Buffer, start: number): Generator<Element> {
-  const end = start + buf.readInt32LE(start) - 1; // the trailing 0x00
-  let at = start + 4;
-  while (at < end) {
-    const type = buf[at]!;
-    const zero = buf.indexOf(0, at + 1);
-    const name = buf.toString('latin1', at + 1, zero);
-    const valueAt = zero + 1;
-    const size = valueSize(buf, type, valueAt);
-    yield { name, type, at: valueAt, size };
-    at = valueAt + size;
-  }
-}
-
-/** How many elements the embedded array at `at` holds (skipped by their sizes, not decoded). */
-function countElements(buf: Buffer, at: number): number {
-  let n = 0;
-  for (const _ of elements(buf, at)) n++;
-  return n;
-}
-
 interface CursorReply {
   id: Long;
   events: number;
 }
 
-/** Reads `{ok, cursor: {firstBatch|nextBatch, id}}` out of an OP_MSG reply without decoding events. */
+/**
+ * Reads `{ok, cursor: {firstBatch|nextBatch, id}}` out of an OP_MSG reply without decoding
+ * events: they are counted by their length prefixes (mongo-tail's own reply reader).
+ */
 function readCursorReply(msg: Buffer): CursorReply {
   const opCode = msg.readInt32LE(12);
   // header (16), flagBits (4), section kind 0 (1), then the body.
   if (opCode !== OP_MSG || msg[20] !== 0) throw new Error('unexpected reply');
   const bodyAt = 21;
-  let ok = 0;
-  let cursorAt: number | undefined;
-  for (const e of elements(msg, bodyAt)) {
-    if (e.name === 'ok') ok = e.type === 0x01 ? msg.readDoubleLE(e.at) : msg.readInt32LE(e.at);
-    if (e.name === 'cursor' && e.type === 0x03) cursorAt = e.at;
+  const body = msg.subarray(bodyAt, bodyAt + msg.readInt32LE(bodyAt));
+  const fields = elementsOf(body, 0);
+  const ok = fields.find((e) => e.name === 'ok');
+  const okValue =
+    ok === undefined ? 0 : ok.type === 0x01 ? body.readDoubleLE(ok.at) : body.readInt32LE(ok.at);
+  const cursor = fields.find((e) => e.name === 'cursor' && e.type === 0x03);
+  if (okValue !== 1 || cursor === undefined) {
+    const doc = deserialize(body);
+    throw new Error(`server error: ${String(doc.errmsg ?? JSON.stringify(doc))}`);
   }
-  if (ok !== 1 || cursorAt === undefined) {
-    const body = deserialize(msg.subarray(bodyAt, bodyAt + msg.readInt32LE(bodyAt)));
-    throw new Error(`server error: ${String(body.errmsg ?? JSON.stringify(body))}`);
-  }
-  let id = Long.ZERO;
-  let events = 0;
-  for (const e of elements(msg, cursorAt)) {
-    if (e.name === 'id' && e.type === 0x12) id = Long.fromBigInt(msg.readBigInt64LE(e.at));
-    if ((e.name === 'firstBatch' || e.name === 'nextBatch') && e.type === 0x04) {
-      events = countElements(msg, e.at);
-    }
-  }
-  return { id, events };
+  const reply = readCursor(body.subarray(cursor.at, cursor.to));
+  return { id: reply.id, events: reply.starts.length };
 }
 
 /** One connection: send a command, get the raw reply bytes. */
