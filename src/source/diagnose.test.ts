@@ -146,20 +146,20 @@ describe('toStreamError', () => {
 });
 
 describe('damaged tokens: every code a server uses for them is exit 4', () => {
-  test.each([9, 40646, 40648, 40649, 50795, 50796, 50854, 51055, 51056, 51057, 6189500, 7182501])(
-    'code %i with a token given → ResumeError naming the token file',
-    (code) => {
-      const error = toStreamError(serverError(code, 'bad token'), AFTER, {
-        ...OPTS,
-        tokenFile: 'pos.json',
-      });
-      expect(error).toBeInstanceOf(ResumeError);
-      expect((error as ResumeError).exitCode).toBe(4);
-      expect((error as ResumeError).message).toMatch(
-        /the server cannot read the resume token in pos\.json \(bad token\)$/,
-      );
-    },
-  );
+  test.each([
+    9, 15, 40646, 40647, 40648, 40649, 50795, 50796, 50811, 50854, 51055, 51056, 51057, 6189500,
+    7182501,
+  ])('code %i with a token given → ResumeError naming the token file', (code) => {
+    const error = toStreamError(serverError(code, 'bad token'), AFTER, {
+      ...OPTS,
+      tokenFile: 'pos.json',
+    });
+    expect(error).toBeInstanceOf(ResumeError);
+    expect((error as ResumeError).exitCode).toBe(4);
+    expect((error as ResumeError).message).toMatch(
+      /the server cannot read the resume token in pos\.json \(bad token\)$/,
+    );
+  });
 
   test('40649 without a token (e.g. --since) is not called a damaged token', () => {
     const error = toStreamError(serverError(40649, 'x'), SINCE, OPTS);

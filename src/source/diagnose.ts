@@ -46,11 +46,12 @@ const USAGE_CODES = new Set([2, 9, 14, 20, 72, 73, 40323, 40324, 40602, 15998, 1
 /**
  * Codes a server answers for a resume token it cannot read (resume_token.cpp and the KeyString
  * decoder): 9 FailedToParse only for text that is not hex; an empty token, a bad version, a
- * truncated or inconsistent one get these; 40648 a `_typeBits` of the wrong type.
+ * truncated or inconsistent one get these (50811 an unknown KeyString type, 15 a value cut
+ * short); 40647 a `_data` that is missing or not a string; 40648 a `_typeBits` of the wrong type.
  */
 export const INVALID_TOKEN_CODES: ReadonlySet<number> = new Set([
-  9, 40646, 40648, 40649, 50793, 50794, 50795, 50796, 50854, 50855, 50870, 50872, 51055, 51056,
-  51057, 6189500, 6189501, 6189502, 6189503, 6189504, 7182501,
+  9, 15, 40646, 40647, 40648, 40649, 50793, 50794, 50795, 50796, 50811, 50854, 50855, 50870, 50872,
+  51055, 51056, 51057, 6189500, 6189501, 6189502, 6189503, 6189504, 7182501,
 ]);
 
 // Context a server puts before the cause of an error raised while the pipeline runs
