@@ -357,17 +357,32 @@ describe('invalidation', () => {
 
 describe('positions that cannot be resumed', () => {
   test('--since before the oplog: exit 4 (history lost), never a silent start from now', async () => {
-    const db = uniqueDbName('lost');
-    const result = await runCli(['--uri', uri(), '--since', '1,1', `${db}.c`]);
-    expect(result.code).toBe(4);
-    expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(
-      'mongo-tail: cannot resume from cluster time 1,1 (1970-01-01T00:00:01Z): that point is no ' +
-        'longer in the oplog (ChangeStreamHistoryLost); the events since then cannot be read from ' +
-        'this deployment any more\n' +
-        'hint: leave out --since to start from now, or use a later --since to read what the ' +
-        'oplog still holds\n',
-    );
+    // History must really be gone: while the oldest oplog entry is still the replica set's
+    // "initiating set" no-op, MongoDB 8.0 lets any earlier start through (collection_scan.cpp
+    // `isNewRS`), so a young deployment (the shared one) would simply start from its beginning.
+    const server = await startTestServer();
+    try {
+      const db = uniqueDbName('lost');
+      const client = await connect(server.uri);
+      try {
+        await client.db(db).collection('c').insertOne({ n: 1 });
+      } finally {
+        await client.close();
+      }
+      server.truncateOplog();
+      const result = await runCli(['--uri', server.uri, '--since', '1,1', `${db}.c`]);
+      expect(result.code).toBe(4);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        'mongo-tail: cannot resume from cluster time 1,1 (1970-01-01T00:00:01Z): that point is no ' +
+          'longer in the oplog (ChangeStreamHistoryLost); the events since then cannot be read from ' +
+          'this deployment any more\n' +
+          'hint: leave out --since to start from now, or use a later --since to read what the ' +
+          'oplog still holds\n',
+      );
+    } finally {
+      await server.stop();
+    }
   });
 });
 

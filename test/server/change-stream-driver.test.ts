@@ -248,8 +248,9 @@ describe('invalidate and resume', () => {
     const err = await serverError(started(watch(coll, [], { resumeAfter: ev?._id })));
     expect(err.code).toBe(286);
     expect(err.codeName).toBe('ChangeStreamHistoryLost');
+    // Raised while the pipeline runs: the aggregate's executor context comes first (run_aggregate.cpp).
     expect(err.message).toBe(
-      'Resume of change stream was not possible, as the resume point may no longer be in the oplog.',
+      'PlanExecutor error during aggregation :: caused by :: Resume of change stream was not possible, as the resume point may no longer be in the oplog.',
     );
     expect(err.hasErrorLabel('NonResumableChangeStreamError')).toBe(true);
   });

@@ -499,7 +499,7 @@ describe('start points and resuming', () => {
     });
     const err = await expectCode(open(h, 'db0', 'c0', { resumeAfter: fake }), 280);
     expect(err.message).toBe(
-      `cannot resume stream; the resume token was not found. {_data: "${(evs[0]?._id as ResumeToken)._data}"}`,
+      `PlanExecutor error during aggregation :: caused by :: cannot resume stream; the resume token was not found. {_data: "${(evs[0]?._id as ResumeToken)._data}"}`,
     );
     expect(err.errorLabels).toEqual(['NonResumableChangeStreamError']);
   });
@@ -515,7 +515,7 @@ describe('start points and resuming', () => {
     const err = await expectCode(
       open(h, 'db0', 'c0', { resumeAfter: token }),
       286,
-      /^Resume of change stream was not possible, as the resume point may no longer be in the oplog\.$/,
+      /^PlanExecutor error during aggregation :: caused by :: Resume of change stream was not possible, as the resume point may no longer be in the oplog\.$/,
     );
     expect(err.errorLabels).toEqual(['NonResumableChangeStreamError']);
   });

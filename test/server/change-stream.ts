@@ -10,12 +10,13 @@ import {
   Int32,
   Long,
   Timestamp,
+  UUID,
   calculateObjectSize,
   serialize,
 } from 'bson';
 import { Aggregator, Query } from 'mingo';
-import { fail } from './errors.js';
-import { eventBson } from './event-bytes.js';
+import { ServerError, fail, withContext } from './errors.js';
+import { encodeEventView, eventBson } from './event-bytes.js';
 import {
   buildEventView,
   buildInvalidate,
@@ -29,6 +30,8 @@ import { Oplog, compareTimestamps, nextTick } from './oplog.js';
 import { RawDocumentArray } from './raw-bson.js';
 import {
   HIGH_WATER_MARK_TOKEN,
+  InvalidTokenError,
+  TOKEN_VERSION,
   compareTokens,
   decodeResumeToken,
   encodeResumeToken,
@@ -210,15 +213,25 @@ function tokenOption(spec: Document, field: string): ResumeToken | undefined {
     );
   }
   const token: ResumeToken = { _data: doc._data };
-  if (doc._typeBits !== undefined) token._typeBits = doc._typeBits as ResumeToken['_typeBits'];
+  if (doc._typeBits !== undefined) {
+    // ResumeToken(const Document&) in src/mongo/db/pipeline/resume_token.cpp: a BinData of
+    // subtype 0 or nothing.
+    const tb: unknown = doc._typeBits;
+    if (!(tb instanceof Binary) || tb.sub_type !== 0 || tb instanceof UUID) {
+      fail(40648, `Bad resume token: _typeBits of wrong type ${describe(doc)}`);
+    }
+    token._typeBits = tb;
+  }
   return token;
 }
 
+/** The client's token, read as the server reads it: a damaged one fails with its own code. */
 function decodeClientToken(token: ResumeToken): ResumeTokenData {
   try {
     return decodeResumeToken(token);
   } catch (err) {
-    return fail(9, err instanceof Error ? err.message : String(err));
+    if (err instanceof InvalidTokenError) fail(err.code, err.message);
+    throw err;
   }
 }
 
@@ -251,7 +264,7 @@ export function parseChangeStream(
   }
   const first = (pipeline as Document[])[0] ?? {};
   const rawSpec: unknown = first.$changeStream;
-  if (typeof rawSpec !== 'object' || rawSpec === null || Array.isArray(rawSpec)) {
+  if (!isPlainDocument(rawSpec)) {
     fail(50808, '$changeStream stage expects a document as argument');
   }
   const specDoc = rawSpec as Document;
@@ -285,6 +298,14 @@ export function parseChangeStream(
   }
   if (coll !== undefined && coll.startsWith('system.')) {
     fail(73, `$changeStream may not be opened on the internal ${nsString} collection`);
+  }
+  // A stream on a view: 166 CommandNotSupportedOnView (jstests/change_streams/ban_from_views.js);
+  // the text is the collection lock's view check (db_raii.cpp, ViewMode::kViewsForbidden).
+  if (
+    coll !== undefined &&
+    typeof ctx.server.storage.getCollection(db, coll)?.options.viewOn === 'string'
+  ) {
+    fail(166, `Namespace ${nsString} is a view, not a collection`);
   }
 
   const events: EventOptions = {
@@ -397,6 +418,41 @@ export function invalidates(entry: OplogEntry, scope: Scope): boolean {
     case 'collection':
       return (entry.op === 'drop' || entry.op === 'rename') && inScope(entry, scope);
   }
+}
+
+/** An entry that defines a view (create / collMod / drop of a view: they have no UUID). */
+function isViewEntry(op: OplogEntry): boolean {
+  return (op.op === 'create' || op.op === 'modify' || op.op === 'drop') && op.uuid === undefined;
+}
+
+/** kClassicOperationTypes (change_stream_helpers_legacy.h). */
+const CLASSIC_OPERATION_TYPES: ReadonlySet<string> = new Set([
+  'insert',
+  'update',
+  'replace',
+  'delete',
+  'drop',
+  'rename',
+  'dropDatabase',
+  'invalidate',
+]);
+
+/** Per storage, per database: the UUID this server gives `<db>.system.views`. */
+const VIEWS_UUIDS = new WeakMap<object, Map<string, UUID>>();
+
+/** The UUID of `<db>.system.views`, stable for the server's life (view events carry it). */
+function viewsUuid(server: ServerState, db: string): UUID {
+  let byDb = VIEWS_UUIDS.get(server.storage);
+  if (!byDb) {
+    byDb = new Map();
+    VIEWS_UUIDS.set(server.storage, byDb);
+  }
+  let uuid = byDb.get(db);
+  if (!uuid) {
+    uuid = new UUID();
+    byDb.set(db, uuid);
+  }
+  return uuid;
 }
 
 // ---------------------------------------------------------------- user stages
@@ -749,12 +805,30 @@ export class ChangeStreamCursor implements ServerCursor {
   /** An event token (not a high-water mark) must be met before the stream may pass it. */
   private mustSeeToken = false;
   private tokenSeen = false;
+  /**
+   * While resuming from a token of an older version (a v1 token from a 6.0 server): its version,
+   * time and txnOpIndex. Events up to that point get tokens of that version, so they compare
+   * with it (makeResumeToken in src/mongo/db/pipeline/change_stream_event_transform.cpp).
+   */
+  private legacy: { version: number; clusterTime: Timestamp; txnOpIndex: number } | undefined;
   /** The client's token without its fragment number (resuming inside a split event). */
   private clientEventToken: string | undefined;
   private readonly lookups: EventLookups;
 
-  constructor(server: ServerState, spec: ChangeStreamSpec, stages: Document[]) {
+  /**
+   * The session (`lsid`) of the aggregate that opened the cursor, null without one: getMores
+   * must come from the same one (validateLSID, src/mongo/db/commands/getmore_cmd.cpp).
+   */
+  readonly lsid: Document | null;
+
+  constructor(
+    server: ServerState,
+    spec: ChangeStreamSpec,
+    stages: Document[],
+    lsid: Document | null = null,
+  ) {
     if (!(server.oplog instanceof Oplog)) throw new Error('change streams need the server Oplog');
+    this.lsid = lsid;
     this.server = server;
     this.oplog = server.oplog;
     this.spec = spec;
@@ -783,6 +857,13 @@ export class ChangeStreamCursor implements ServerCursor {
       this.pbrtTime = data.clusterTime;
       this.clientToken = token;
       this.mustSeeToken = !isHighWaterMark(data);
+      if (data.version !== TOKEN_VERSION) {
+        this.legacy = {
+          version: data.version,
+          clusterTime: data.clusterTime,
+          txnOpIndex: data.txnOpIndex,
+        };
+      }
       if (data.fragmentNum !== undefined) {
         const whole: ResumeTokenData = { ...data };
         delete whole.fragmentNum;
@@ -800,7 +881,17 @@ export class ChangeStreamCursor implements ServerCursor {
 
   /** The first batch, for the aggregate reply. Throws 286 when the start point left the oplog. */
   firstBatch(batchSize: number): Document {
-    const batch = batchSize > 0 ? this.collect(batchSize) : [];
+    let batch: Uint8Array[] = [];
+    try {
+      if (batchSize > 0) batch = this.collect(batchSize);
+    } catch (err) {
+      // An error while the pipeline runs carries the executor's context (run_aggregate.cpp:
+      // `exception.addContext("PlanExecutor error during aggregation")`); errors in the command
+      // itself (parseChangeStream: 40674, 50865, 260, token codes…) do not.
+      throw err instanceof ServerError
+        ? withContext(err, 'PlanExecutor error during aggregation')
+        : err;
+    }
     return this.reply('firstBatch', batch);
   }
 
@@ -825,9 +916,11 @@ export class ChangeStreamCursor implements ServerCursor {
       }
       return this.reply('nextBatch', batch);
     } catch (err) {
-      // A failed getMore destroys the cursor, as on the server.
+      // A failed getMore destroys the cursor, as on the server, and the error carries the
+      // executor's context (getmore_cmd.cpp: `exception.addContext("Executor error during
+      // getMore")`).
       this.close();
-      throw err;
+      throw err instanceof ServerError ? withContext(err, 'Executor error during getMore') : err;
     }
   }
 
@@ -940,20 +1033,73 @@ export class ChangeStreamCursor implements ServerCursor {
       if (!entry) return;
       this.pos = entry.ts;
       this.posInclusive = false;
-      if (!inScope(entry, this.spec.scope)) continue;
-      const closing = invalidates(entry, this.spec.scope);
-      const token = eventToken(entry);
-      if (this.admitAfterResume(token)) this.emit(entry, token);
-      if (closing) {
-        const invalidate = buildInvalidate(entry);
-        const invToken = invalidate._id as ResumeToken;
-        // startAfter an invalidate swallows it (and its trigger): the stream carries on after it.
-        if (this.admitAfterResume(invToken)) {
-          this.queue(serialize(invalidate), invToken, entry.ts, true);
-          return;
+      // An applyOps (transaction, batched insert/delete) is unwound whole, one event per inner
+      // operation, as DocumentSourceChangeStreamUnwindTransaction does: its events share one
+      // cluster time, so the scan never stops inside it (the extra events wait in `pending`).
+      for (const op of entry.applyOps ?? [entry]) {
+        if (!inScope(op, this.spec.scope) || this.hiddenView(op)) continue;
+        const closing = invalidates(op, this.spec.scope);
+        const token = this.tokenFor(op);
+        if (this.admitAfterResume(token)) this.emit(op, token);
+        if (closing) {
+          const invalidate = this.invalidateFor(op);
+          const invToken = invalidate._id as ResumeToken;
+          // startAfter an invalidate swallows it (and its trigger): the stream carries on after it.
+          if (this.admitAfterResume(invToken)) {
+            this.queue(serialize(invalidate), invToken, op.ts, true);
+            return;
+          }
         }
       }
     }
+  }
+
+  /**
+   * View definitions are writes to `<db>.system.views` on a real server: only database and
+   * cluster streams with showExpandedEvents see them, as create / modify / drop events
+   * (buildViewDefinitionEventFilter is added only when `showExpandedEvents &&
+   * isCollectionlessAggregateNS`, document_source_change_stream_oplog_match.cpp).
+   */
+  private hiddenView(op: OplogEntry): boolean {
+    return (
+      isViewEntry(op) &&
+      (!this.spec.events.showExpandedEvents || this.spec.scope.kind === 'collection')
+    );
+  }
+
+  /**
+   * The event's token: the shared one, except for view events (the system.views collection's
+   * UUID, ChangeStreamViewDefinitionEventTransformation in change_stream_event_transform.cpp)
+   * and, while resuming from an older token, events up to its position (the client's version).
+   */
+  private tokenFor(op: OplogEntry, fromInvalidate = false): ResumeToken {
+    const shared = eventToken(op, fromInvalidate);
+    const legacy = this.legacy;
+    const keepVersion =
+      legacy !== undefined &&
+      compareTimestamps(op.ts, legacy.clusterTime) <= 0 &&
+      (op.txnOpIndex ?? 0) <= legacy.txnOpIndex;
+    const view = isViewEntry(op);
+    if (!keepVersion && !view) return shared;
+    const data = decodeResumeToken(shared);
+    if (view) data.uuid = viewsUuid(this.server, op.db);
+    if (keepVersion) {
+      data.version = legacy.version;
+      // Up to v1 a classic event's eventIdentifier is its documentKey, even when missing
+      // (ResumeTokenData's constructor, src/mongo/db/pipeline/resume_token.cpp).
+      if (legacy.version <= 1 && CLASSIC_OPERATION_TYPES.has(op.op)) {
+        if (op.documentKey) data.eventIdentifier = op.documentKey;
+        else delete data.eventIdentifier;
+      }
+    }
+    return encodeResumeToken(data);
+  }
+
+  /** The invalidate after `op`, with the token `tokenFor` gives it. */
+  private invalidateFor(op: OplogEntry): Document {
+    const invalidate = buildInvalidate(op);
+    invalidate._id = this.tokenFor(op, true);
+    return invalidate;
   }
 
   /**
@@ -991,7 +1137,9 @@ export class ChangeStreamCursor implements ServerCursor {
     const maxBytes = this.split ? SPLIT_EVENT_BYTES : MAX_EVENT_BYTES;
     // Resuming inside a split event: its fragments up to the client's are skipped.
     const resumingSplit = token._data === this.clientEventToken;
-    if (this.stages.length === 0 && !resumingSplit) {
+    // A token of its own (a view event, an older version while resuming): built, not cached.
+    const ownToken = token !== eventToken(entry);
+    if (this.stages.length === 0 && !resumingSplit && !ownToken) {
       // The common stream: the event's BSON, serialized once per entry and options, as it is.
       const bson = eventBson(entry, this.spec.events, this.lookups);
       if (!bson) return;
@@ -1003,6 +1151,7 @@ export class ChangeStreamCursor implements ServerCursor {
     }
     const event = buildEventView(entry, this.spec.events, this.lookups);
     if (!event) return;
+    if (ownToken) event._id = token;
     let docs = [event];
     for (const stage of this.stages) docs = docs.flatMap((d) => stage.run(d));
     for (const doc of docs) {
@@ -1016,9 +1165,11 @@ export class ChangeStreamCursor implements ServerCursor {
       }
       // `$match` passes the event itself through: its cached BSON serves.
       const bson =
-        doc === event
-          ? (eventBson(entry, this.spec.events, this.lookups, event) as Uint8Array)
-          : serialize(doc);
+        doc !== event
+          ? serialize(doc)
+          : ownToken
+            ? encodeEventView(event, entry)
+            : (eventBson(entry, this.spec.events, this.lookups, event) as Uint8Array);
       const size = bson.length;
       if (size <= maxBytes) {
         if (resumingSplit) {
@@ -1098,8 +1249,13 @@ export class ChangeStreamCursor implements ServerCursor {
   private checkStartPoint(): void {
     const first = this.oplog.first;
     const dropped = this.oplog.droppedThrough;
+    // When the oldest entry is still the replica set's "initiating set" no-op, nothing older can
+    // have been lost: any earlier start is fine (CollectionScan::assertTsHasNotFallenOff,
+    // src/mongo/db/exec/collection_scan.cpp, `isNewRS`). The Oplog starts with that no-op; it is
+    // still the first entry while nothing has fallen off.
+    const initiation = first !== undefined && first.op === 'noop' && dropped === undefined;
     const lost = first
-      ? compareTimestamps(first.ts, this.pos) > 0
+      ? !initiation && compareTimestamps(first.ts, this.pos) > 0
       : dropped !== undefined && compareTimestamps(dropped, this.pos) >= 0;
     if (lost) {
       fail(
@@ -1132,7 +1288,13 @@ export async function openChangeStream(cmd: Document, ctx: CommandContext): Prom
     rawBatch === undefined ? DEFAULT_BATCH_SIZE : (toNumber(rawBatch) ?? DEFAULT_BATCH_SIZE);
   if (batchSize < 0)
     fail(51024, `BSON field 'batchSize' value must be >= 0, actual value '${batchSize}'`);
-  const cursor = new ChangeStreamCursor(ctx.server, spec, stages);
+  const lsid: unknown = cmd.lsid;
+  const cursor = new ChangeStreamCursor(
+    ctx.server,
+    spec,
+    stages,
+    isPlainDocument(lsid) ? lsid : null,
+  );
   const reply = cursor.firstBatch(batchSize);
   if (!(reply.cursor as Document).id.equals(Long.ZERO)) ctx.server.cursors.add(cursor);
   return reply;

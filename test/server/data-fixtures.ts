@@ -3,6 +3,7 @@
 import { type Document, Timestamp } from 'bson';
 import { Cursors } from './commands/cursors.js';
 import { ServerError } from './errors.js';
+import { stampEntry } from './oplog.js';
 import { Storage } from './storage.js';
 import type {
   CommandContext,
@@ -20,11 +21,7 @@ export class RecordingOplog implements OplogApi {
   private i = 0;
 
   append(entry: OplogEntryInput): OplogEntry {
-    const stamped: OplogEntry = {
-      ...entry,
-      ts: new Timestamp({ t: 1_700_000_000, i: ++this.i }),
-      wall: new Date(),
-    };
+    const stamped = stampEntry(entry, new Timestamp({ t: 1_700_000_000, i: ++this.i }), new Date());
     this.entries.push(stamped);
     return stamped;
   }

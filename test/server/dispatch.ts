@@ -8,6 +8,11 @@ import { crudCommands } from './commands/crud.js';
 import { cursorCommands } from './commands/cursors.js';
 import { ddlCommands } from './commands/ddl.js';
 import {
+  isTransactionCommand,
+  runInTransaction,
+  transactionCommands,
+} from './commands/transactions.js';
+import {
   evaluateFailCommand,
   evaluateFailGetMore,
   evaluateWriteConcernError,
@@ -47,6 +52,7 @@ const HANDLERS: Readonly<Record<string, CommandHandler>> = {
   ...cursorCommands,
   ...adminCommands,
   ...failPointCommands,
+  ...transactionCommands,
   listCommands,
 };
 
@@ -58,6 +64,8 @@ const ADMIN_ONLY: ReadonlySet<string> = new Set([
   'replSetGetStatus',
   'listDatabases',
   'renameCollection',
+  'commitTransaction',
+  'abortTransaction',
 ]);
 
 /** Spellings of one command; failCommand's `failCommands` matches any of them. */
@@ -91,7 +99,10 @@ const EXTRA_CODE_NAMES: Readonly<Record<number, string>> = {
   150: 'StaleEpoch',
   216: 'ElectionInProgress',
   223: 'IllegalOpMsgFlag',
+  225: 'TransactionTooOld',
   251: 'NoSuchTransaction',
+  256: 'TransactionCommitted',
+  263: 'OperationNotSupportedInTransaction',
   266: 'FailPointSetFailed',
   288: 'ChecksumMismatch',
   352: 'UnsupportedOpQueryCommand',
@@ -185,7 +196,10 @@ export async function dispatch(body: Document, ctx: CommandContext): Promise<Dis
       changeStreamGetMore = cursor?.cursor.isChangeStream ?? false;
       if (cursor) failGetMoreAfterCheckout(cursor.id, cursor.cursor, ctx);
     }
-    reply = await handler(body, ctx);
+    // A transaction's statements, commit and abort run against its session's state.
+    reply = isTransactionCommand(name, body)
+      ? await runInTransaction(name, body, ctx, handler)
+      : await handler(body, ctx);
     const wce = evaluateWriteConcernError(fps, aliases, ctx.connection);
     if (wce) {
       reply.writeConcernError = wce.writeConcernError;

@@ -96,3 +96,11 @@ export class ServerError extends Error {
 export function fail(code: number, message: string, labels?: string[]): never {
   throw new ServerError(code, message, labels);
 }
+
+/**
+ * The error with `context` in front of its message, as mongod's `DBException::addContext`
+ * writes it (`"<context> :: caused by :: <message>"`); code and labels stay.
+ */
+export function withContext(err: ServerError, context: string): ServerError {
+  return new ServerError(err.code, `${context} :: caused by :: ${err.message}`, err.errorLabels);
+}

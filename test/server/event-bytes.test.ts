@@ -32,7 +32,7 @@ import {
 } from './events.js';
 import { ServerError } from './errors.js';
 import { startTestServer } from './index.js';
-import type { Oplog } from './oplog.js';
+import { type Oplog, stampEntry } from './oplog.js';
 import type { Storage } from './storage.js';
 import type { OplogEntry } from './types.js';
 import { cloneWithBson } from './values.js';
@@ -236,6 +236,92 @@ function entries(withBson: boolean, imagesEnabled: boolean): [string, OplogEntry
     ['rename in place', stamped({ ...base, op: 'rename', to: { db: 'db0', coll: 'c9' } })],
     ['dropDatabase', stamped({ db: 'db0', op: 'dropDatabase' })],
     ['noop', stamped({ db: '', op: 'noop' })],
+    ...unwound(base, doc, after, id, withBson),
+  ];
+}
+
+const LSID = {
+  id: new UUID('0123abcd-0000-4000-8000-00000000beef'),
+  uid: new Binary(Buffer.alloc(32, 0xe3), 0),
+};
+
+/**
+ * The inner operations of applyOps entries (a retryable vectored insert, a transaction, a batched
+ * delete), stamped as the oplog stamps them: one cluster time, txnOpIndex, lsid/txnNumber when
+ * the write had them; and the applyOps entry itself, which yields no event.
+ */
+function unwound(
+  base: Omit<OplogEntry, 'ts' | 'wall' | 'op'>,
+  doc: Document,
+  after: Document,
+  id: ObjectId,
+  withBson: boolean,
+): [string, OplogEntry][] {
+  tick++;
+  const ts = new Timestamp({ t: 1_700_000_000, i: tick });
+  const wall = new Date(1_700_000_000_000 + tick);
+  const ids = { lsid: LSID, txnNumber: Long.fromNumber(7) };
+  const insert = {
+    ...base,
+    op: 'insert' as const,
+    documentKey: { _id: id },
+    ...images(doc, undefined, withBson),
+  };
+  const retryable = stampEntry(
+    {
+      op: 'applyOps',
+      db: 'admin',
+      applyOps: [
+        { ...insert, documentKey: { _id: 0 } },
+        { ...insert, ...ids },
+        { ...insert, ...ids },
+      ],
+    },
+    ts,
+    wall,
+  );
+  const txn = stampEntry(
+    {
+      op: 'applyOps',
+      db: 'admin',
+      applyOps: [
+        { ...insert, ...ids },
+        {
+          ...base,
+          ...ids,
+          op: 'update',
+          documentKey: { _id: id },
+          ...images(after, doc, withBson),
+          updateDescription: {
+            updatedFields: { str: 'changed' },
+            removedFields: ['gone'],
+            truncatedArrays: [],
+          },
+        },
+      ],
+    },
+    ts,
+    wall,
+  );
+  const batchedDelete = stampEntry(
+    {
+      op: 'applyOps',
+      db: 'admin',
+      applyOps: [
+        { ...base, op: 'delete', documentKey: { _id: id }, ...images(undefined, doc, withBson) },
+        { ...base, op: 'delete', documentKey: { _id: 2 }, ...images(undefined, doc, withBson) },
+      ],
+    },
+    ts,
+    wall,
+  );
+  const inner = (e: OplogEntry, i: number): OplogEntry =>
+    (e.applyOps as OplogEntry[])[i] as OplogEntry;
+  return [
+    ['insert, txnOpIndex 2 of a retryable vectored insert', inner(retryable, 2)],
+    ['update, txnOpIndex 1 of a transaction', inner(txn, 1)],
+    ['delete, txnOpIndex 1 of a batched delete', inner(batchedDelete, 1)],
+    ['the applyOps entry itself', retryable],
   ];
 }
 
@@ -305,7 +391,7 @@ describe('eventBson', () => {
           }
         }
       }
-      expect(compared).toBe(16 * OPTIONS.length * 2);
+      expect(compared).toBe(20 * OPTIONS.length * 2);
     },
   );
 
@@ -421,6 +507,64 @@ describe('prepareEvent', () => {
       expect(hex(entryCache(entry).bson as Uint8Array)).toBe(
         reference(entry, DEFAULT_EVENT_OPTIONS, lookups()),
       );
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('applyOps entries', () => {
+  it('unwind into events with txnNumber and lsid first, txnOpIndex in the token', () => {
+    const all = new Map(entries(true, false));
+    const insert = all.get('insert, txnOpIndex 2 of a retryable vectored insert') as OplogEntry;
+    const ev = buildEvent(insert, DEFAULT_EVENT_OPTIONS, lookups()) as Document;
+    // change_stream_event_transform.cpp: addTransactionIdFieldsIfPresent runs before `_id`.
+    expect(Object.keys(ev)).toEqual([
+      'txnNumber',
+      'lsid',
+      '_id',
+      'operationType',
+      'clusterTime',
+      'wallTime',
+      'fullDocument',
+      'ns',
+      'documentKey',
+    ]);
+    expect(ev.txnNumber).toEqual(Long.fromNumber(7));
+    expect(ev.lsid).toEqual(LSID);
+    const del = all.get('delete, txnOpIndex 1 of a batched delete') as OplogEntry;
+    const delEv = buildEvent(del, DEFAULT_EVENT_OPTIONS, lookups()) as Document;
+    expect(Object.keys(delEv)[0]).toBe('_id');
+    expect(delEv.lsid).toBeUndefined();
+    expect(delEv.clusterTime).toEqual(insert.ts);
+    expect(
+      buildEvent(
+        all.get('the applyOps entry itself') as OplogEntry,
+        DEFAULT_EVENT_OPTIONS,
+        lookups(),
+      ),
+    ).toBeNull();
+  });
+
+  it('are prepared per inner operation as the server appends them', async () => {
+    const server = await startTestServer({ noopIntervalMs: 0 });
+    try {
+      const storage = server.state.storage as Storage;
+      const { coll } = storage.ensureCollection('db0', 'c0');
+      storage.grouped(() => {
+        storage.insert(coll, { _id: 1 });
+        storage.insert(coll, { _id: 2 });
+      });
+      const entry = (server.state.oplog as Oplog).newest as OplogEntry;
+      expect(entry.op).toBe('applyOps');
+      const ops = entry.applyOps as OplogEntry[];
+      expect(ops.map((o) => o.txnOpIndex)).toEqual([0, 1]);
+      for (const op of ops) {
+        expect(op.ts).toBe(entry.ts);
+        expect(hex(entryCache(op).bson as Uint8Array)).toBe(
+          reference(op, DEFAULT_EVENT_OPTIONS, lookups()),
+        );
+      }
     } finally {
       await server.stop();
     }

@@ -89,6 +89,11 @@ const NO_LOOKUPS: EventLookups = {
  * cache their events on first read.
  */
 export function prepareEvent(entry: OplogEntry): void {
+  // An applyOps is read as its inner operations: each is prepared like a lone write.
+  if (entry.applyOps) {
+    for (const op of entry.applyOps) prepareEvent(op);
+    return;
+  }
   if (!DOCUMENT_OPS.has(entry.op)) return;
   eventBson(entry, DEFAULT_EVENT_OPTIONS, NO_LOOKUPS);
 }

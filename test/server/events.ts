@@ -98,7 +98,8 @@ function encodeToken(entry: OplogEntry, fromInvalidate: boolean): ResumeToken {
     clusterTime: entry.ts,
     version: TOKEN_VERSION,
     tokenType: EVENT_TOKEN,
-    txnOpIndex: 0,
+    // The operation's place in its applyOps (makeResumeToken, change_stream_event_transform.cpp).
+    txnOpIndex: entry.txnOpIndex ?? 0,
     fromInvalidate,
     uuid: entry.uuid ?? null,
     eventIdentifier: eventIdentifier(entry),
@@ -150,13 +151,23 @@ function assembleEvent(
   lookups: EventLookups,
   own: <T extends Document>(doc: T) => T,
 ): Document | null {
-  if (entry.op === 'noop') return null;
+  // An applyOps yields no event of its own: the stream unwinds it into its inner operations.
+  if (entry.op === 'noop' || entry.op === 'applyOps') return null;
   const operationType = operationTypeOf(entry);
   if (!opts.showExpandedEvents && !CLASSIC_TYPES.has(operationType)) return null;
 
   const ev: Document = {};
   // The server adds rename's top-level `to` before it sets `_id` (kept for pre-5.3 clients).
   if (entry.op === 'rename') ev.to = own(renameDescription(entry)).to;
+  // An operation unwound from an applyOps (txnOpIndex set) carries `txnNumber` then `lsid` when
+  // the entry has them (a transaction, a retryable vectored insert; a batched delete has none).
+  // The server adds them before it sets `_id`: addTransactionIdFieldsIfPresent, called ahead of
+  // setResumeTokenForEvent in ChangeStreamDefaultEventTransformation::applyTransformation
+  // (src/mongo/db/pipeline/change_stream_event_transform.cpp).
+  if (entry.txnOpIndex !== undefined) {
+    if (entry.txnNumber !== undefined) ev.txnNumber = entry.txnNumber;
+    if (entry.lsid !== undefined) ev.lsid = own(entry.lsid);
+  }
   ev._id = own(eventToken(entry) as Document);
   ev.operationType = operationType;
   ev.clusterTime = entry.ts;

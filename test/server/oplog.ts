@@ -27,6 +27,23 @@ export function nextTick(ts: Timestamp): Timestamp {
     : new Timestamp({ t: ts.t, i: ts.i + 1 });
 }
 
+/**
+ * An input entry stamped with its cluster time and wall time. An applyOps (a transaction's
+ * commit, a batched insert or delete) is one entry with one cluster time: its inner operations
+ * take the entry's ts and wall, and their place in it as txnOpIndex.
+ */
+export function stampEntry(input: OplogEntryInput, ts: Timestamp, wall: Date): OplogEntry {
+  const { applyOps, ...rest } = input;
+  const entry: OplogEntry = { ...rest, ts, wall };
+  if (applyOps) {
+    entry.applyOps = applyOps.map((op, txnOpIndex) => ({
+      ...stampEntry(op, ts, wall),
+      txnOpIndex,
+    }));
+  }
+  return entry;
+}
+
 export const DEFAULT_OPLOG_SIZE = 1_000_000;
 export const DEFAULT_NOOP_INTERVAL_MS = 10_000;
 
@@ -67,7 +84,7 @@ export class Oplog implements OplogApi {
     // Strictly increasing even if the wall clock steps back: stay on the last second.
     const ts = seconds > this.last.t ? new Timestamp({ t: seconds, i: 1 }) : nextTick(this.last);
     this.last = ts;
-    const entry: OplogEntry = { ...input, ts, wall: new Date(this.now()) };
+    const entry = stampEntry(input, ts, new Date(this.now()));
     this.entries.push(entry);
     if (this.size > this.maxEntries) this.dropBefore(this.entries.length - this.maxEntries);
     this.notify(entry);

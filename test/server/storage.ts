@@ -2,7 +2,7 @@
 // exactly one oplog entry (or the right sequence of them) is appended per write, with owned
 // copies of the documents involved. Handlers (commands/crud.ts, commands/ddl.ts) decide what
 // to write; this layer stores it, enforces `_id` and unique indexes, and logs it.
-import { type Document, ObjectId, UUID, calculateObjectSize } from 'bson';
+import { type Document, type Long, ObjectId, UUID, calculateObjectSize } from 'bson';
 import { ServerError, fail } from './errors.js';
 import { type Matcher, compileFilter, getPath, splitPath } from './query.js';
 import type { UpdateDescription } from './update.js';
@@ -11,6 +11,7 @@ import type {
   CollectionOptions,
   IndexSpec,
   OplogApi,
+  OplogEntry,
   OplogEntryInput,
   StorageApi,
 } from './types.js';
@@ -61,10 +62,10 @@ export class Collection implements CollectionApi {
   private readonly docs = new Map<string, Document>();
   private unique = new Map<string, UniqueIndex>();
 
-  constructor(db: string, name: string, options: CollectionOptions) {
+  constructor(db: string, name: string, options: CollectionOptions, uuid = new UUID()) {
     this.db = db;
     this.name = name;
-    this.uuid = new UUID();
+    this.uuid = uuid;
     this.options = options;
     this.indexes = this.isView ? [] : [idIndexSpec()];
   }
@@ -214,6 +215,16 @@ export class Collection implements CollectionApi {
     this.docs.clear();
     for (const u of this.unique.values()) u.owners.clear();
   }
+
+  /** A private copy (same UUID, options, indexes, documents): a transaction's snapshot of it. */
+  copy(): Collection {
+    const c = new Collection(this.db, this.name, clone(this.options as Document), this.uuid);
+    c.indexes.length = 0;
+    for (const spec of this.indexes) c.indexes.push(clone(spec));
+    for (const doc of this.docs.values()) c.put(clone(doc));
+    for (const spec of c.indexes) if (spec.unique === true) c.addUnique(spec);
+    return c;
+  }
 }
 
 /** 11000 with the `keyPattern` / `keyValue` a real server adds to the error. */
@@ -274,15 +285,226 @@ function checkSize(doc: Document, what: string): void {
 /** A remembered reply to a retryable write, keyed by lsid + txnNumber. */
 const MAX_RETRY_ENTRIES = 10000;
 
+/** `lsid` + `txnNumber` of a retryable write or transaction, as its oplog entries carry them. */
+export interface TxnIds {
+  lsid: Document;
+  txnNumber: Long;
+}
+
+/** A group of writes logged as one applyOps: its operations, and how to undo them. */
+interface WriteGroup {
+  entries: OplogEntryInput[];
+  undo: (() => void)[];
+}
+
+/** The 112 a transaction gets when a document it writes was changed by someone else. */
+function writeConflict(): never {
+  // The message and label of a WriteConflict surfacing in a transaction
+  // (src/mongo/db/concurrency/exception_util.cpp; TransientTransactionError: error_labels.cpp).
+  fail(
+    112,
+    'Caused by :: Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.',
+    ['TransientTransactionError'],
+  );
+}
+
 /** The in-memory data of one server: databases → collections → documents. */
 export class Storage implements StorageApi {
   private readonly dbs = new Map<string, Map<string, Collection>>();
   private readonly retries = new Map<string, Document>();
+  /** Open writes being grouped into one applyOps (see `grouped`). */
+  private group: WriteGroup | undefined;
+  /** A transaction's fork: the storage it copies collections from and commits into. */
+  private readonly parent: Storage | undefined;
+  /** Fork: the parent's write sequence when each collection (by UUID) was copied. */
+  private readonly snapshots = new Map<string, number>();
+  /** Fork: the documents it wrote (`uuid:_id` keys). */
+  readonly written = new Set<string>();
+  /** Fork: the writes it made, in order (the oplog entries its own storage logged). */
+  readonly redo: OplogEntryInput[];
+  // Parent side, only while forks are open: which fork holds a document, and the sequence
+  // number of the last write to each document.
+  private readonly forks = new Set<Storage>();
+  private readonly holds = new Map<string, Storage>();
+  private readonly lastWrites = new Map<string, number>();
+  private writeSeq = 0;
 
-  constructor(readonly oplog: OplogApi) {}
+  constructor(
+    readonly oplog: OplogApi,
+    parent?: Storage,
+    redo: OplogEntryInput[] = [],
+  ) {
+    this.parent = parent;
+    this.redo = redo;
+  }
+
+  /** True for a transaction's fork (its writes are grouped by the commit, never by a batch). */
+  get inTransaction(): boolean {
+    return this.parent !== undefined;
+  }
 
   getCollection(db: string, coll: string): Collection | undefined {
-    return this.dbs.get(db)?.get(coll);
+    const own = this.dbs.get(db)?.get(coll);
+    if (own || !this.parent) return own;
+    // A fork copies a collection the first time it reads it: its snapshot of that collection.
+    const base = this.parent.getCollection(db, coll);
+    if (!base) return undefined;
+    const copy = base.copy();
+    this.snapshots.set(copy.uuid.toHexString(), this.parent.writeSeq);
+    this.collectionsOf(db).set(coll, copy);
+    return copy;
+  }
+
+  private collectionsOf(db: string): Map<string, Collection> {
+    let colls = this.dbs.get(db);
+    if (!colls) {
+      colls = new Map();
+      this.dbs.set(db, colls);
+    }
+    return colls;
+  }
+
+  // -------------------------------------------------------------- applyOps groups
+
+  /**
+   * Runs `write` as one atomic unit logged as one `applyOps` oplog entry (nothing when it wrote
+   * nothing); each operation carries `ids` when given. If `write` throws, its changes are undone
+   * and nothing is logged. MongoDB 8.0 writes a vectored insert, a batched multi-delete and a
+   * transaction's commit this way (see commands/crud.ts and commands/transactions.ts).
+   */
+  grouped<T>(write: () => T, ids?: TxnIds): T {
+    if (this.group) throw new Error('applyOps groups do not nest');
+    const group: WriteGroup = { entries: [], undo: [] };
+    this.group = group;
+    let result: T;
+    try {
+      result = write();
+    } catch (e) {
+      for (const undo of group.undo.reverse()) undo();
+      throw e;
+    } finally {
+      this.group = undefined;
+    }
+    if (group.entries.length > 0) {
+      const applyOps = ids
+        ? group.entries.map((op) => ({ ...op, lsid: clone(ids.lsid), txnNumber: ids.txnNumber }))
+        : group.entries;
+      // The real entry is `{op: "c", ns: "admin.$cmd", o: {applyOps: [...]}}`.
+      this.oplog.append({ op: 'applyOps', db: 'admin', applyOps });
+    }
+    return result;
+  }
+
+  /** Remembers how to undo a change while a group is open. */
+  private onUndo(undo: () => void): void {
+    this.group?.undo.push(undo);
+  }
+
+  // -------------------------------------------------------------- transactions
+
+  /**
+   * A private copy of this storage for one transaction: collections are copied on first use,
+   * writes go to the copies and are logged to the fork's own `redo` list, never to the oplog.
+   */
+  fork(): Storage {
+    const oplog = this.oplog;
+    const redo: OplogEntryInput[] = [];
+    const recorder: OplogApi = {
+      append: (entry) => {
+        redo.push(entry);
+        return { ...entry, ts: oplog.lastTimestamp, wall: new Date() } as OplogEntry;
+      },
+      get lastTimestamp() {
+        return oplog.lastTimestamp;
+      },
+      first: undefined,
+      truncate: () => undefined,
+    };
+    const fork = new Storage(recorder, this, redo);
+    this.forks.add(fork);
+    return fork;
+  }
+
+  /** Ends a fork without applying it (abort, or after commit). */
+  release(fork: Storage): void {
+    this.forks.delete(fork);
+    for (const key of fork.written) if (this.holds.get(key) === fork) this.holds.delete(key);
+    if (this.forks.size === 0) this.lastWrites.clear();
+  }
+
+  /**
+   * Applies a fork's writes here, as one applyOps carrying `ids`; 112 (and nothing applied)
+   * when a document it wrote was written by someone else since the fork copied it.
+   */
+  commitFork(fork: Storage, ids: TxnIds): void {
+    for (const key of fork.written) {
+      const uuid = key.slice(0, key.indexOf(':'));
+      if ((this.lastWrites.get(key) ?? -1) > (fork.snapshots.get(uuid) ?? Infinity)) {
+        this.release(fork);
+        writeConflict();
+      }
+    }
+    try {
+      this.grouped(() => {
+        for (const op of fork.redo) this.replay(op);
+      }, ids);
+    } finally {
+      this.release(fork);
+    }
+  }
+
+  /** Applies one logged write of a fork to this storage (which logs it again, in the group). */
+  private replay(op: OplogEntryInput): void {
+    const id: unknown = op.documentKey?._id;
+    if (op.op === 'create') {
+      if (!this.getCollection(op.db, op.coll ?? '')) {
+        const options = { ...(op.operationDescription ?? {}) };
+        delete options.idIndex;
+        this.createCollection(op.db, op.coll ?? '', options as CollectionOptions);
+      }
+      return;
+    }
+    const coll = this.getCollection(op.db, op.coll ?? '');
+    if (!coll) writeConflict();
+    const current = id === undefined ? undefined : coll.rawById(id);
+    switch (op.op) {
+      case 'insert':
+        if (current) writeConflict();
+        this.insert(coll, op.fullDocument ?? {});
+        return;
+      case 'update':
+      case 'replace':
+        if (!current) writeConflict();
+        this.update(coll, current, op.fullDocument ?? {}, op.updateDescription);
+        return;
+      case 'delete':
+        if (!current) writeConflict();
+        this.delete(coll, current);
+        return;
+      default:
+        throw new Error(`a transaction cannot replay a ${op.op}`);
+    }
+  }
+
+  /**
+   * Bookkeeping for one document write. In a fork: 112 when another open transaction holds the
+   * document or it was written after the fork copied its collection. In a parent with open
+   * forks: the write's sequence number, for the check above.
+   */
+  private noteWrite(coll: Collection, id: unknown): void {
+    const key = `${coll.uuid.toHexString()}:${idKey(id)}`;
+    const parent = this.parent;
+    if (parent) {
+      const holder = parent.holds.get(key);
+      if (holder && holder !== this) writeConflict();
+      const snapshot = this.snapshots.get(coll.uuid.toHexString());
+      if (snapshot !== undefined && (parent.lastWrites.get(key) ?? -1) > snapshot) writeConflict();
+      parent.holds.set(key, this);
+      this.written.add(key);
+      return;
+    }
+    this.writeSeq++;
+    if (this.forks.size > 0) this.lastWrites.set(key, this.writeSeq);
   }
 
   listDatabases(): string[] {
@@ -317,7 +539,8 @@ export class Storage implements StorageApi {
   // -------------------------------------------------------------- DDL
 
   private append(entry: OplogEntryInput): void {
-    this.oplog.append(entry);
+    if (this.group) this.group.entries.push(entry);
+    else this.oplog.append(entry);
   }
 
   /** Creates a collection or view; 48 if the name is taken. Appends a `create` entry. */
@@ -326,12 +549,12 @@ export class Storage implements StorageApi {
     validateCollectionName(db, name);
     if (this.getCollection(db, name)) fail(48, `Collection ${db}.${name} already exists.`);
     const coll = new Collection(db, name, options);
-    let colls = this.dbs.get(db);
-    if (!colls) {
-      colls = new Map();
-      this.dbs.set(db, colls);
-    }
+    const colls = this.collectionsOf(db);
     colls.set(name, coll);
+    this.onUndo(() => {
+      colls.delete(name);
+      if (colls.size === 0) this.dbs.delete(db);
+    });
     const description: Document = clone(options as Document);
     if (!coll.isView) description.idIndex = idIndexSpec();
     this.append({
@@ -472,7 +695,9 @@ export class Storage implements StorageApi {
     const doc: Document = { _id: _id === undefined ? new ObjectId() : _id, ...rest };
     checkSize(doc, 'object to insert too large');
     coll.checkUnique(doc);
+    this.noteWrite(coll, doc._id);
     coll.put(doc);
+    this.onUndo(() => coll.remove(doc));
     // The oplog keeps the document's BSON too: change events embed it instead of serializing.
     const { copy, bson } = cloneWithBson(doc);
     this.append({
@@ -495,8 +720,10 @@ export class Storage implements StorageApi {
   ): void {
     checkSize(after, 'Resulting document after update is larger than');
     coll.checkUnique(after, before);
+    this.noteWrite(coll, before._id);
     const stored = clone(after);
     coll.replace(before, stored);
+    this.onUndo(() => coll.replace(stored, before));
     const post = cloneWithBson(stored);
     const pre = cloneWithBson(before);
     const entry: OplogEntryInput = {
@@ -513,7 +740,9 @@ export class Storage implements StorageApi {
 
   /** Removes a stored document; appends a `delete` entry with its pre-image. */
   delete(coll: Collection, doc: Document): void {
+    this.noteWrite(coll, doc._id);
     coll.remove(doc);
+    this.onUndo(() => coll.put(doc));
     const { copy, bson } = cloneWithBson(doc);
     this.append({ ...this.docEntry(coll, 'delete', doc), preImage: copy, preImageBson: bson });
   }

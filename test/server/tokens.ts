@@ -719,7 +719,8 @@ class KeyStringReader {
       }
       default:
         if (ctype >= C.numericNaN && ctype <= C.posLarge) return this.numeric(ctype);
-        throw new Error(`unknown KeyString type byte ${ctype}`);
+        // key_string.cpp toBsonValue: keyStringAsserted(50811, "Unknown type: " << ctype).
+        throw new InvalidTokenError(50811, `KeyString format error: Unknown type: ${ctype}`);
     }
   }
 
@@ -812,11 +813,30 @@ class KeyStringReader {
   }
 }
 
+/**
+ * A resume token the server cannot read, with the code and text a real server answers. The
+ * checks and their order are `ResumeToken::getData` (src/mongo/db/pipeline/resume_token.cpp);
+ * the KeyString decoder's own failures come first (key_string.cpp `toBsonSafe`).
+ */
+export class InvalidTokenError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function invalid(code: number, message: string): never {
+  throw new InvalidTokenError(code, message);
+}
+
 /** Decodes `_data` (with its optional `_typeBits`) back into the token's fields. */
 export function decodeResumeToken(token: string | ResumeToken | Document): ResumeTokenData {
   const hex = typeof token === 'string' ? token : token._data;
-  if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(hex)) {
-    throw new Error('resume token string was not a valid hex string');
+  // hexblob::validate: only text that is not hex is FailedToParse (an empty string is valid hex).
+  if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(hex)) {
+    invalid(9, 'resume token string was not a valid hex string');
   }
   const typeBits =
     typeof token === 'string' || !(token._typeBits instanceof Binary) ? undefined : token._typeBits;
@@ -825,43 +845,101 @@ export function decodeResumeToken(token: string | ResumeToken | Document): Resum
     new TypeBitsReader(typeBitsData(typeBits)),
   );
   const values: unknown[] = [];
-  while (!r.done) {
-    const ctype = r.byte();
-    if (ctype === END) break;
-    values.push(r.value(ctype));
+  try {
+    while (!r.done) {
+      const ctype = r.byte();
+      if (ctype === END) break;
+      values.push(r.value(ctype));
+    }
+  } catch (err) {
+    if (err instanceof InvalidTokenError) throw err;
+    // Bytes that end inside a value: the decoder's BufReader runs out (ErrorCodes::Overflow).
+    // Code from bufreader.h; the server's exact text was not checked.
+    invalid(15, `KeyString format error: ${err instanceof Error ? err.message : String(err)}`);
   }
   let i = 0;
+  const more = (): boolean => i < values.length;
   const next = (): unknown => values[i++];
-  const clusterTime = next();
-  if (!(clusterTime instanceof Timestamp)) throw new Error('invalid empty resume token');
-  const version = numberOf(next());
+  if (!more()) invalid(40649, 'invalid empty resume token');
+  // BSONElement::timestamp() reads a Date as a Timestamp and anything else as Timestamp(0, 0).
+  const first = next();
+  const clusterTime =
+    first instanceof Timestamp
+      ? first
+      : first instanceof Date
+        ? Timestamp.fromBits(first.getTime() % 1000, Math.floor(first.getTime() / 1000))
+        : new Timestamp({ t: 0, i: 0 });
+  if (!more()) invalid(50796, 'Resume Token does not contain version');
+  const versionValue = next();
+  if (!(versionValue instanceof Int32)) {
+    invalid(50854, 'Invalid resume token: wrong type for version');
+  }
+  const version = versionValue.value;
   if (version !== 0 && version !== 1 && version !== 2) {
-    throw new Error('Invalid Resume Token: only supports version 0, 1 and 2');
+    invalid(50795, 'Invalid Resume Token: only supports version 0, 1 and 2');
   }
   const data: ResumeTokenData = {
     clusterTime,
     version,
-    tokenType: version >= 1 ? numberOf(next()) : EVENT_TOKEN,
+    tokenType: EVENT_TOKEN,
     txnOpIndex: 0,
     fromInvalidate: false,
   };
-  data.txnOpIndex = numberOf(next());
-  if (version >= 1) data.fromInvalidate = next() === true;
-  if (i < values.length) {
-    const uuid = next();
-    if (uuid instanceof Binary) data.uuid = uuid instanceof UUID ? uuid : new UUID(uuid.buffer);
-    else data.uuid = null;
+  if (version >= 1) {
+    if (!more()) invalid(51055, 'Resume Token does not contain tokenType');
+    const tokenType = next();
+    if (!(tokenType instanceof Int32)) invalid(51056, 'Resume Token tokenType is not an int.');
+    if (tokenType.value !== EVENT_TOKEN && tokenType.value !== HIGH_WATER_MARK_TOKEN) {
+      invalid(51057, `Token type ${tokenType.value} not recognized`);
+    }
+    data.tokenType = tokenType.value;
   }
-  if (i < values.length) data.eventIdentifier = next() as Document;
-  if (i < values.length && version >= 2) data.fragmentNum = numberOf(next());
+  if (!more()) invalid(50793, 'Resume Token does not contain txnOpIndex');
+  const txnOpIndex = next();
+  if (!(txnOpIndex instanceof Int32)) invalid(50855, 'Resume Token txnOpIndex is not an integer');
+  if (txnOpIndex.value < 0) {
+    invalid(50794, 'Invalid Resume Token: txnOpIndex should be non-negative');
+  }
+  data.txnOpIndex = txnOpIndex.value;
+  if (version >= 1) {
+    if (!more()) invalid(50872, 'Resume Token does not contain fromInvalidate');
+    const fromInvalidate = next();
+    if (typeof fromInvalidate !== 'boolean') {
+      invalid(50870, 'Resume Token fromInvalidate is not a boolean.');
+    }
+    data.fromInvalidate = fromInvalidate;
+  }
+  // UUID and eventIdentifier are optional up to v1; from v2 the UUID is at least a null.
+  if (!more()) {
+    if (version >= 2) invalid(6189500, 'Expected UUID or null');
+    return data;
+  }
+  const uuid = next();
+  if (uuid instanceof Binary) data.uuid = uuid instanceof UUID ? uuid : new UUID(uuid.buffer);
+  else data.uuid = null;
+  if (data.tokenType === HIGH_WATER_MARK_TOKEN && more()) {
+    invalid(6189504, 'Invalid high water mark token');
+  }
+  if (!more()) {
+    if (data.tokenType === EVENT_TOKEN && version >= 2) {
+      invalid(6189501, 'Expected an eventIdentifier for an event resume token');
+    }
+    return data;
+  }
+  const eventIdentifier = next();
+  if (!isPlainObject(eventIdentifier)) {
+    invalid(6189503, 'Resume Token eventIdentifier is not an object');
+  }
+  data.eventIdentifier = eventIdentifier;
+  if (more() && version >= 2) {
+    const fragmentNum = next();
+    if (!(fragmentNum instanceof Int32) || fragmentNum.value < 0) {
+      invalid(7182501, "Resume token 'fragmentNum' must be a non-negative integer.");
+    }
+    data.fragmentNum = fragmentNum.value;
+  }
+  if (more()) invalid(40646, 'invalid oversized resume token');
   return data;
-}
-
-function numberOf(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (v instanceof Int32 || v instanceof Double) return v.value;
-  if (v instanceof Long) return v.toNumber();
-  throw new Error('resume token field is not a number');
 }
 
 /** Orders two tokens as the server does: by their KeyString bytes, i.e. `_data` as a string. */

@@ -92,6 +92,7 @@ export type OplogOp =
   | 'drop'
   | 'rename'
   | 'dropDatabase'
+  | 'applyOps'
   | 'noop';
 
 /**
@@ -135,14 +136,26 @@ export interface OplogEntryInput {
   dropTarget?: UUID;
   /** DDL details for expanded events: create/modify/createIndexes/dropIndexes. */
   operationDescription?: Document;
-  /** Retryable writes / transactions. */
+  /**
+   * Retryable writes / transactions: set on the inner operations of an `applyOps` written by a
+   * transaction or a retryable vectored insert (the change event then carries both).
+   */
   lsid?: Document;
   txnNumber?: Long;
+  /**
+   * applyOps: the operations it applies atomically, in order. They share the entry's cluster
+   * time; each becomes one event whose token carries its `txnOpIndex`.
+   */
+  applyOps?: OplogEntryInput[];
+  /** An inner operation of an applyOps: its position (the token's txnOpIndex). */
+  txnOpIndex?: number;
 }
 
 export interface OplogEntry extends OplogEntryInput {
   ts: Timestamp;
   wall: Date;
+  /** applyOps: the inner operations, stamped with this entry's `ts` and `wall`. */
+  applyOps?: OplogEntry[];
 }
 
 export interface OplogApi {

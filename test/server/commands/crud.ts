@@ -1,6 +1,7 @@
 // Document commands: insert, update, delete, find, findAndModify, count, distinct, aggregate.
 // Handlers read the request, let query.ts / update.ts compute, and let storage.ts store and log.
-import type { Document } from 'bson';
+import { type Document, Binary, Long, calculateObjectSize } from 'bson';
+import { createHash } from 'node:crypto';
 import { openChangeStream } from '../change-stream.js';
 import { ServerError, fail } from '../errors.js';
 import {
@@ -11,7 +12,13 @@ import {
   pathLeaves,
   runPipeline,
 } from '../query.js';
-import { type Collection, DuplicateKeyError, Storage, validateCollectionName } from '../storage.js';
+import {
+  type Collection,
+  DuplicateKeyError,
+  Storage,
+  type TxnIds,
+  validateCollectionName,
+} from '../storage.js';
 import type { CommandContext, CommandHandler } from '../types.js';
 import { applyUpdate, parseUpdate, upsertDocument } from '../update.js';
 import {
@@ -157,16 +164,16 @@ function writeErrorOf(index: number, e: ServerError): Document {
 
 /**
  * Runs a write command once per lsid + txnNumber: a retry of a write that already ran gets the
- * first reply back and changes nothing (MongoDB's retryable writes).
+ * first reply back and changes nothing (MongoDB's retryable writes). A statement of a
+ * multi-document transaction (`autocommit: false`, routed by commands/transactions.ts) runs as
+ * it is: the transaction, not the statement, is what a retry repeats.
  */
 async function retryable(
   cmd: Document,
   ctx: CommandContext,
   run: () => Document | Promise<Document>,
 ): Promise<Document> {
-  if (cmd.startTransaction !== undefined || cmd.autocommit !== undefined) {
-    fail(20, 'Multi-document transactions are not supported by the test server');
-  }
+  if (cmd.autocommit !== undefined) return run();
   if (cmd.txnNumber === undefined) return run();
   if (ctx.server.topology === 'standalone') {
     fail(20, 'Transaction numbers are only allowed on a replica set member or mongos');
@@ -184,6 +191,29 @@ async function retryable(
   return reply;
 }
 
+/**
+ * The user digest a session id carries without authentication: SHA-256 of the empty string
+ * (`kNoAuthDigest`, src/mongo/db/logical_session_id_helpers.cpp).
+ */
+const NO_AUTH_DIGEST = new Binary(createHash('sha256').update('').digest(), 0);
+
+/** The lsid as the server completes it: `{id, uid}` (what change events show). */
+export function fullLsid(lsid: Document): Document {
+  return { id: lsid.id, uid: NO_AUTH_DIGEST };
+}
+
+/** A txnNumber as a BSON Int64 (the type oplog entries and events carry). */
+export function txnNumberOf(v: unknown): Long {
+  return v instanceof Long ? v : Long.fromNumber(toNumber(v) ?? 0);
+}
+
+/** `lsid` + `txnNumber` of a retryable write (not a transaction statement), if it is one. */
+function retryableIds(cmd: Document, ctx: CommandContext): TxnIds | undefined {
+  if (cmd.txnNumber === undefined || cmd.autocommit !== undefined) return undefined;
+  if (ctx.server.topology !== 'replset' || !isDocument(cmd.lsid)) return undefined;
+  return { lsid: fullLsid(cmd.lsid), txnNumber: txnNumberOf(cmd.txnNumber) };
+}
+
 function statements(cmd: Document, field: string, command: string): Document[] {
   const list: unknown = cmd[field];
   if (!Array.isArray(list))
@@ -196,13 +226,40 @@ function statements(cmd: Document, field: string, command: string): Document[] {
   });
 }
 
-/** Throws what an error thrown outside the ServerError family means: a bug in the server. */
+/**
+ * A statement's error as a write error. Rethrows what is not one: anything outside the
+ * ServerError family (a bug in the server) and a transaction's WriteConflict, which fails the
+ * whole command with its TransientTransactionError label, as on a real server.
+ */
 function asServerError(e: unknown): ServerError {
-  if (e instanceof ServerError) return e;
+  if (e instanceof ServerError && !(e.code === 112 && e.errorLabels.length > 0)) return e;
   throw e;
 }
 
 // ---------------------------------------------------------------- writes
+
+// MongoDB 8.0 inserts a command's documents in batches (performInserts,
+// src/mongo/db/query/write_ops/write_ops_exec.cpp): up to internalInsertMaxBatchSize documents
+// (internalQueryExecYieldIterations / 2 = 500), cut once the batch reaches insertVectorMaxBytes
+// (256 KiB). A batch of more than one document, outside a transaction, is written as one
+// applyOps (featureFlagReplicateVectoredInsertsTransactionally, on in 8.0): one cluster time,
+// txnOpIndex 0…n-1, and the command's lsid + txnNumber on each operation when it is a retryable
+// write (jstests/change_streams/apply_ops_vectored_insert.js). If the batch fails as a whole
+// (say a duplicate key), the server inserts its documents one at a time instead.
+const INSERT_BATCH_DOCS = 500;
+const INSERT_BATCH_BYTES = 256 * 1024;
+
+/** The end (exclusive) of the insert batch that starts at `from`. */
+function insertBatchEnd(docs: Document[], from: number): number {
+  let end = from;
+  let bytes = 0;
+  while (end < docs.length) {
+    bytes += calculateObjectSize(docs[end] as Document);
+    end++;
+    if (end - from >= INSERT_BATCH_DOCS || bytes >= INSERT_BATCH_BYTES) break;
+  }
+  return end;
+}
 
 function insert(cmd: Document, ctx: CommandContext): Document {
   const name = targetName(cmd, 'insert', ctx, true);
@@ -211,22 +268,58 @@ function insert(cmd: Document, ctx: CommandContext): Document {
   const storage = storageOf(ctx);
   const existing = storage.getCollection(ctx.db, name);
   if (existing?.isView) viewError(existing);
+  const ids = retryableIds(cmd, ctx);
   let n = 0;
   const writeErrors: Document[] = [];
-  for (let i = 0; i < docs.length; i++) {
-    try {
-      const coll = storage.ensureCollection(ctx.db, name).coll;
-      storage.insert(coll, docs[i] as Document);
-      n++;
-    } catch (e) {
-      writeErrors.push(writeErrorOf(i, asServerError(e)));
-      if (ordered) break;
+  for (let from = 0; from < docs.length;) {
+    const end = insertBatchEnd(docs, from);
+    if (
+      end - from > 1 &&
+      !storage.inTransaction &&
+      insertBatch(storage, ctx.db, name, docs.slice(from, end), ids)
+    ) {
+      n += end - from;
+      from = end;
+      continue;
     }
+    for (let i = from; i < end; i++) {
+      try {
+        const coll = storage.ensureCollection(ctx.db, name).coll;
+        storage.insert(coll, docs[i] as Document);
+        n++;
+      } catch (e) {
+        writeErrors.push(writeErrorOf(i, asServerError(e)));
+        if (ordered) break;
+      }
+    }
+    if (ordered && writeErrors.length > 0) break;
+    from = end;
   }
   const reply: Document = { n };
   if (writeErrors.length > 0) reply.writeErrors = writeErrors;
   reply.ok = 1;
   return reply;
+}
+
+/** Inserts a batch as one applyOps; false (nothing written) when any document fails. */
+function insertBatch(
+  storage: Storage,
+  db: string,
+  name: string,
+  batch: Document[],
+  ids: TxnIds | undefined,
+): boolean {
+  try {
+    // An implicit create is its own oplog entry, before the batch.
+    const coll = storage.ensureCollection(db, name).coll;
+    storage.grouped(() => {
+      for (const doc of batch) storage.insert(coll, doc);
+    }, ids);
+    return true;
+  } catch (e) {
+    asServerError(e);
+    return false;
+  }
 }
 
 function update(cmd: Document, ctx: CommandContext): Document {
@@ -296,6 +389,24 @@ function updateOne(
   return { n: 1, nModified: 0, upsertedId: stored._id };
 }
 
+// MongoDB 8.0 deletes the documents of a multi-delete in batches when batchUserMultiDeletes is on
+// (its default, src/mongo/db/ops/delete_request.idl) and the delete is not part of a transaction
+// or a retryable write, the collection keeps no pre-images and is not in `config`
+// (planner_interface.cpp / get_executor.cpp). Each batch commits as one applyOps without
+// lsid/txnNumber (jstests/noPassthrough "Verifies change streams operation for batched writes").
+// A batch ends at batchedDeletesTargetBatchDocs (100) documents; its other targets (5 ms, staged
+// bytes) are not imitated.
+const DELETE_BATCH_DOCS = 100;
+
+function batchesDeletes(cmd: Document, storage: Storage, coll: Collection): boolean {
+  return (
+    !storage.inTransaction &&
+    cmd.txnNumber === undefined &&
+    !coll.imagesEnabled &&
+    coll.db !== 'config'
+  );
+}
+
 function del(cmd: Document, ctx: CommandContext): Document {
   const name = targetName(cmd, 'delete', ctx, true);
   const stmts = statements(cmd, 'deletes', 'delete');
@@ -316,7 +427,18 @@ function del(cmd: Document, ctx: CommandContext): Document {
       const coll = storage.getCollection(ctx.db, name);
       if (coll?.isView) viewError(coll);
       if (!coll) continue;
-      for (const { doc } of findStored(coll, q, { limit })) {
+      const matches = findStored(coll, q, { limit });
+      if (limit === 0 && batchesDeletes(cmd, storage, coll)) {
+        for (let from = 0; from < matches.length; from += DELETE_BATCH_DOCS) {
+          const batch = matches.slice(from, from + DELETE_BATCH_DOCS);
+          storage.grouped(() => {
+            for (const { doc } of batch) storage.delete(coll, doc);
+          });
+          n += batch.length;
+        }
+        continue;
+      }
+      for (const { doc } of matches) {
         storage.delete(coll, doc);
         n++;
       }

@@ -1,7 +1,7 @@
 // Server-side cursors: the registry shared by query and change-stream cursors, the query cursor
 // that find / aggregate / listCollections / listIndexes return, and getMore / killCursors.
-import { randomBytes } from 'node:crypto';
-import { type Document, Long, calculateObjectSize } from 'bson';
+import { createHash, randomBytes } from 'node:crypto';
+import { Binary, type Document, Long, calculateObjectSize } from 'bson';
 import { ServerError, fail } from '../errors.js';
 import type { CommandContext, CommandHandler, CursorRegistry, ServerCursor } from '../types.js';
 import { bsonType, toNumber } from '../values.js';
@@ -130,6 +130,92 @@ function readCursorId(v: unknown, field: string): Long {
   return Long.fromNumber(n);
 }
 
+/**
+ * The session a cursor was opened in: `null` when it was opened without one, `undefined` when
+ * the cursor does not say (query cursors: their handlers do not pass the lsid yet), which this
+ * server then does not check.
+ */
+function sessionOf(cursor: object): Document | null | undefined {
+  const lsid: unknown = (cursor as { lsid?: unknown }).lsid;
+  if (lsid === null) return null;
+  return typeof lsid === 'object' && lsid !== undefined ? (lsid as Document) : undefined;
+}
+
+function lsidBytes(lsid: Document): string {
+  const id: unknown = lsid.id;
+  return id instanceof Binary
+    ? Buffer.from(id.buffer.subarray(0, id.position)).toString('hex')
+    : '';
+}
+
+/** sha256 of no user: the `uid` a server without authentication gives every session. */
+const NO_AUTH_UID = createHash('sha256').update('').digest('base64');
+
+/**
+ * A LogicalSessionId as mongod prints it: `<id> - <uid> - <txnNumber> - <txnUUID>` (the last two
+ * empty for client sessions), e.g. "2926eea5-… - 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU= -  - ".
+ */
+function printLsid(lsid: Document): string {
+  const id: unknown = lsid.id;
+  const hex = id instanceof Binary ? lsidBytes(lsid) : '';
+  const uuid =
+    hex.length === 32
+      ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+      : hex;
+  const uid: unknown = lsid.uid;
+  const uidText =
+    uid instanceof Binary
+      ? Buffer.from(uid.buffer.subarray(0, uid.position)).toString('base64')
+      : NO_AUTH_UID;
+  return `${uuid} - ${uidText} -  - `;
+}
+
+/**
+ * validateLSID (src/mongo/db/commands/getmore_cmd.cpp): a getMore must run in the session the
+ * cursor was opened in. It runs when the cursor is pinned, before the namespace check, and a
+ * failure leaves the cursor open.
+ */
+function checkSession(id: Long, cursor: object, cmd: Document): void {
+  const owner = sessionOf(cursor);
+  if (owner === undefined) return;
+  const raw: unknown = cmd.lsid;
+  const mine = typeof raw === 'object' && raw !== null ? (raw as Document) : null;
+  const cursorId = id.toString();
+  if (mine && !owner) {
+    fail(
+      50736,
+      `Cannot run getMore on cursor ${cursorId}, which was not created in a session, in session ${printLsid(mine)}`,
+    );
+  }
+  if (!mine && owner) {
+    fail(
+      50737,
+      `Cannot run getMore on cursor ${cursorId}, which was created in session ${printLsid(owner)}, without an lsid`,
+    );
+  }
+  if (mine && owner && lsidBytes(mine) !== lsidBytes(owner)) {
+    fail(
+      50738,
+      `Cannot run getMore on cursor ${cursorId}, which was created in session ${printLsid(owner)}, in session ${printLsid(mine)}`,
+    );
+  }
+}
+
+/**
+ * getMore's `maxTimeMS` is a safeInt64 (src/mongo/db/query/getmore_command.idl): any whole
+ * number, anything else a TypeMismatch from the IDL parser.
+ */
+function checkMaxTimeMS(v: unknown): void {
+  if (v === undefined) return;
+  const n = toNumber(v);
+  if (n === undefined || bsonType(v) === 'bool') {
+    fail(
+      14,
+      `BSON field 'getMore.maxTimeMS' is the wrong type '${bsonType(v)}', expected types '[long, int, decimal, double]'`,
+    );
+  }
+}
+
 /** `getMore` and `killCursors`. */
 export const cursorCommands: Record<string, CommandHandler> = {
   async getMore(cmd, ctx) {
@@ -138,8 +224,10 @@ export const cursorCommands: Record<string, CommandHandler> = {
       fail(40414, "BSON field 'getMore.collection' is missing but a required field");
     }
     const cursors = ctx.server.cursors;
+    checkMaxTimeMS(cmd.maxTimeMS);
     const cursor = cursors.get(id);
     if (!cursor) fail(43, `cursor id ${id.toString()} not found`);
+    checkSession(id, cursor, cmd);
     const ns = `${ctx.db}.${cmd.collection}`;
     if (cursor.ns !== ns) {
       fail(

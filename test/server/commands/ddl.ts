@@ -207,8 +207,40 @@ function renameCollection(cmd: Document, ctx: CommandContext): Document {
   // `dropTarget` is a boolean from clients; internally MongoDB may pass the target's UUID.
   const dropTarget =
     cmd.dropTarget !== undefined && cmd.dropTarget !== null && cmd.dropTarget !== false;
-  storage.renameCollection(source, toDb, toName, dropTarget);
+  if (fromDb === toDb) {
+    storage.renameCollection(source, toDb, toName, dropTarget);
+    return { ok: 1 };
+  }
+  if (target && !dropTarget) fail(48, 'target namespace exists');
+  // Across databases MongoDB copies (renameBetweenDBs, src/mongo/db/catalog/rename_collection.cpp):
+  // a staging collection `tmp<5 random>.renameCollection` in the target database is created, gets
+  // the source's indexes (one createIndexes each: it is empty), then its documents (one insert
+  // each); it is renamed over the target (dropTarget), and the source is dropped. Streams see
+  // exactly these events (jstests/change_streams/ddl_rename_cross_db.js, requires_fcv_60): the
+  // source side a `drop`, the target database the staging events then a `rename` from the tmp
+  // namespace. (SERVER-107688 hides the staging events in later versions, not in 8.0.)
+  const options = clone(source.options as Document) as CollectionOptions;
+  const tmp = storage.createCollection(toDb, stagingName(storage, toDb), options);
+  storage.createIndexes(
+    tmp,
+    source.indexes.filter((spec) => spec.name !== '_id_').map((spec) => clone(spec) as IndexSpec),
+  );
+  for (const doc of source.all()) storage.insert(tmp, doc);
+  storage.renameCollection(tmp, toDb, toName, dropTarget);
+  storage.dropCollection(fromDb, fromName);
   return { ok: 1 };
+}
+
+const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/** `tmp%%%%%.renameCollection` with each `%` a random letter or digit (makeUniqueCollectionNamespace). */
+function stagingName(storage: ReturnType<typeof storageOf>, db: string): string {
+  for (;;) {
+    let name = 'tmp';
+    for (let i = 0; i < 5; i++) name += ALNUM[Math.floor(Math.random() * ALNUM.length)] ?? 'x';
+    name += '.renameCollection';
+    if (!storage.getCollection(db, name)) return name;
+  }
 }
 
 // ---------------------------------------------------------------- indexes
