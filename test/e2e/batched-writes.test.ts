@@ -45,6 +45,11 @@ async function insertBatch(db: string, from: number, to: number): Promise<void> 
     .insertMany(range(from, to).map((_id) => ({ _id })));
 }
 
+/** Every event of `db.c` from `since` until now, as -f json. */
+function jsonSince(db: string, since: string) {
+  return runCli(['--uri', uri(), '--since', since, '--until', 'now', '-f', 'json', `${db}.c`]);
+}
+
 describe('an insertMany of 1,200 documents (three applyOps)', () => {
   test('-n inside a batch with --token-file: every event once, in order', async () => {
     const db = uniqueDbName('batch_n');
@@ -141,17 +146,7 @@ describe('an insertMany of 1,200 documents (three applyOps)', () => {
     const db = uniqueDbName('batch_lsid');
     const since = await clusterTime(client);
     await insertBatch(db, 1, 2);
-    const out = await runCli([
-      '--uri',
-      uri(),
-      '--since',
-      since,
-      '--until',
-      'now',
-      '-f',
-      'json',
-      `${db}.c`,
-    ]);
+    const out = await jsonSince(db, since);
     const evs = events(out.stdout);
     expect(evs).toHaveLength(2);
     for (const e of evs) {
@@ -169,17 +164,7 @@ describe('deleteMany and transactions', () => {
     await insertBatch(db, 1, 10);
     const since = after(await clusterTime(client));
     await client.db(db).collection<AnyDoc>('c').deleteMany({});
-    const out = await runCli([
-      '--uri',
-      uri(),
-      '--since',
-      since,
-      '--until',
-      'now',
-      '-f',
-      'json',
-      `${db}.c`,
-    ]);
+    const out = await jsonSince(db, since);
     const evs = events(out.stdout);
     expect(evs.map((e) => e.operationType)).toEqual(Array(10).fill('delete'));
     expect(new Set(evs.map(timeOf)).size).toBe(1);
@@ -203,17 +188,7 @@ describe('deleteMany and transactions', () => {
     } finally {
       await session.endSession();
     }
-    const json = await runCli([
-      '--uri',
-      uri(),
-      '--since',
-      since,
-      '--until',
-      'now',
-      '-f',
-      'json',
-      `${db}.c`,
-    ]);
+    const json = await jsonSince(db, since);
     const evs = events(json.stdout);
     expect(evs.map((e) => e.operationType)).toEqual(['insert', 'update']);
     expect(new Set(evs.map(timeOf)).size).toBe(1);
@@ -248,17 +223,7 @@ describe('pymongo insert_many', () => {
     ].join('\n');
     const run = spawnSync('/usr/bin/python3', ['-c', script, uri(), db], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
-    const out = await runCli([
-      '--uri',
-      uri(),
-      '--since',
-      since,
-      '--until',
-      'now',
-      '-f',
-      'json',
-      `${db}.c`,
-    ]);
+    const out = await jsonSince(db, since);
     const evs = events(out.stdout);
     expect(ids(out.stdout)).toEqual([1, 2, 3, 4, 5]);
     expect(new Set(evs.map(timeOf)).size).toBe(1);
