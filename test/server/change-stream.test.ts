@@ -784,4 +784,40 @@ describe('size limits', () => {
     );
     expect(resumed.batch[0]?.splitEvent).toEqual({ fragment: new Int32(2), of: new Int32(2) });
   });
+
+  it('280 when resuming from a fragment that a changed pipeline no longer produces', async () => {
+    const h = harness();
+    const mb = 1024 * 1024;
+    h.storage.insert('db0', 'c0', { _id: 1, big1: 'a'.repeat(6 * mb), big2: 'b'.repeat(6 * mb) });
+    const images = { fullDocument: 'whenAvailable', fullDocumentBeforeChange: 'whenAvailable' };
+    const split = { $changeStreamSplitLargeEvent: {} };
+    const { id } = await open(h, 'db0', 'c0', images, [split]);
+    h.storage.update('db0', 'c0', 1, { big2: 'c'.repeat(6 * mb) }, true);
+    const fragments: Document[] = [];
+    for (let i = 0; i < 3; i++) {
+      const batch = (await more(h, 'db0', id, { batchSize: 1 })).batch;
+      fragments.push(...batch.filter((e) => e.splitEvent !== undefined));
+    }
+    // updateDescription (6 MiB) | fullDocument (12 MiB) | fullDocumentBeforeChange (12 MiB).
+    expect(fragments.map((f) => (f.splitEvent as Document).of)).toEqual([
+      new Int32(3),
+      new Int32(3),
+      new Int32(3),
+    ]);
+    // Without updateDescription the event splits in two: fragment 3 can no longer be found
+    // (DocumentSourceChangeStreamSplitLargeEvent::doGetNext).
+    await expectCode(
+      open(h, 'db0', 'c0', { ...images, resumeAfter: fragments[2]?._id }, [
+        { $project: { updateDescription: 0 } },
+        split,
+      ]),
+      280,
+      /caused by :: Attempted to resume from a split event, but the resumed stream produced a different split\. Ensure/,
+    );
+    // The same pipeline as before resumes after the last fragment.
+    const same = await open(h, 'db0', 'c0', { ...images, resumeAfter: fragments[1]?._id }, [split]);
+    expect(same.batch.map((e) => e.splitEvent)).toEqual([
+      { fragment: new Int32(3), of: new Int32(3) },
+    ]);
+  });
 });

@@ -703,6 +703,21 @@ export function compileStage(stage: Document): UserStage {
   };
 }
 
+/**
+ * `serialize`, for documents of any size: the bson package serializes through a 17 MiB buffer,
+ * and a user stage may turn an event that is to be split into a larger one. The event writer
+ * (event-bytes.ts) writes the same bytes without that limit.
+ */
+function serializeAnySize(doc: Document, entry: OplogEntry): Uint8Array {
+  try {
+    return serialize(doc);
+  } catch (e) {
+    // By name: Node's own RangeError may come from another realm (a test runner's sandbox).
+    if ((e as Error).name !== 'RangeError') throw e;
+    return encodeEventView(doc, entry);
+  }
+}
+
 /** Splits an oversized event into fragments, as `$changeStreamSplitLargeEvent` does. */
 function splitEvent(
   event: Document,
@@ -813,6 +828,8 @@ export class ChangeStreamCursor implements ServerCursor {
   private legacy: { version: number; clusterTime: Timestamp; txnOpIndex: number } | undefined;
   /** The client's token without its fragment number (resuming inside a split event). */
   private clientEventToken: string | undefined;
+  /** That token's fragment number. */
+  private clientFragment: number | undefined;
   private readonly lookups: EventLookups;
 
   /**
@@ -868,6 +885,7 @@ export class ChangeStreamCursor implements ServerCursor {
         const whole: ResumeTokenData = { ...data };
         delete whole.fragmentNum;
         this.clientEventToken = encodeResumeToken(whole)._data;
+        this.clientFragment = data.fragmentNum;
       }
     } else {
       // A new stream starts one tick after the newest entry (the server's getStartTimeForNewStream).
@@ -1166,7 +1184,7 @@ export class ChangeStreamCursor implements ServerCursor {
       // `$match` passes the event itself through: its cached BSON serves.
       const bson =
         doc !== event
-          ? serialize(doc)
+          ? serializeAnySize(doc, entry)
           : ownToken
             ? encodeEventView(event, entry)
             : (eventBson(entry, this.spec.events, this.lookups, event) as Uint8Array);
@@ -1190,7 +1208,20 @@ export class ChangeStreamCursor implements ServerCursor {
         );
       }
       const data = decodeResumeToken(token);
-      for (const fragment of splitEvent(doc, token, data, SPLIT_EVENT_BYTES)) {
+      const fragments = splitEvent(doc, token, data, SPLIT_EVENT_BYTES);
+      // Resuming from fragment n (0-based) skips the first n; when the new pipeline splits the
+      // event into n fragments or fewer, nothing is left and the split point is lost
+      // (DocumentSourceChangeStreamSplitLargeEvent::doGetNext,
+      // document_source_change_stream_split_large_event.cpp).
+      const skip = resumingSplit ? (this.clientFragment ?? 0) : 0;
+      if (skip > 0 && fragments.length <= skip) {
+        fail(
+          280,
+          'Attempted to resume from a split event, but the resumed stream produced a different split. Ensure that the pipeline used to resume is the same as the original',
+          NON_RESUMABLE,
+        );
+      }
+      for (const fragment of fragments) {
         const fragToken = fragment._id as ResumeToken;
         if (resumingSplit && this.clientToken && compareTokens(fragToken, this.clientToken) <= 0) {
           continue;

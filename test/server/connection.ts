@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import { type Document, Double, Int32 } from 'bson';
 import { CLOSE_CONNECTION, type DispatchResult, dispatchLegacy, dispatchMsg } from './dispatch.js';
-import type { ConnectionInfo, ServerState } from './types.js';
+import type { AuthenticatedUser, ConnectionInfo, ServerState } from './types.js';
 import {
   FrameReader,
   MORE_TO_COME,
@@ -18,12 +18,49 @@ import {
   readHeader,
 } from './wire.js';
 
+/**
+ * Holds every connection's requests while the server "hangs" (`TestServer.hang`): sockets stay
+ * open and bytes are read, but nothing is dispatched until the deadline passes.
+ */
+export class HangGate {
+  private until = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: (() => void)[] = [];
+
+  /** Stops answering for `ms` (replacing any earlier deadline); 0 resumes at once. */
+  hang(ms: number): void {
+    clearTimeout(this.timer);
+    this.until = Date.now() + Math.max(0, ms);
+    if (ms <= 0) this.release();
+    else this.timer = setTimeout(() => this.release(), ms);
+  }
+
+  get hung(): boolean {
+    return Date.now() < this.until;
+  }
+
+  /** Resolves once the server answers again (at once when it is not hung). */
+  wait(): Promise<void> {
+    if (!this.hung) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Ends any hang now (server stop). */
+  release(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.until = 0;
+    for (const resume of this.waiters.splice(0)) resume();
+  }
+}
+
 let nextRequestId = 1;
 const debug = (): boolean => Boolean(process.env.MONGO_TAIL_TEST_SERVER_DEBUG);
 
 /** A client connection; also the `ConnectionInfo` handlers see. */
 export class Connection implements ConnectionInfo {
   appName?: string;
+  authenticatedUser?: AuthenticatedUser;
   /** `host:port` of the client, for `whatsmyuri`. */
   readonly remote: string;
   private isClosed = false;
@@ -35,6 +72,7 @@ export class Connection implements ConnectionInfo {
     readonly id: number,
     private readonly socket: Socket,
     private readonly server: ServerState,
+    private readonly gate: HangGate = new HangGate(),
   ) {
     this.remote = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
@@ -80,6 +118,8 @@ export class Connection implements ConnectionInfo {
   }
 
   private async handle(frame: Buffer): Promise<void> {
+    // A hung server reads requests but runs none; after the hang it answers them in order.
+    if (this.gate.hung) await this.gate.wait();
     if (this.isClosed) return;
     let message: Message;
     try {
@@ -110,6 +150,8 @@ export class Connection implements ConnectionInfo {
     }
     // moreToCome: the client expects no answer (e.g. endSessions).
     if (message.opCode === OP_MSG && message.flagBits & MORE_TO_COME) return;
+    // A reply finished while the server hangs (an awaiting getMore) waits too.
+    if (this.gate.hung) await this.gate.wait();
     this.reply(message.opCode, message.header.requestID, result);
   }
 

@@ -1,5 +1,4 @@
-import type { Long } from 'bson';
-import { type Document, UUID } from 'bson';
+import { type Document, Long, UUID } from 'bson';
 import type { MongoServerError } from 'mongodb';
 import { MongoClient } from 'mongodb';
 import { crudCommands } from './commands/crud.js';
@@ -73,6 +72,39 @@ describe('DDL handlers (no socket)', () => {
     expect((await f.runError(handlers, { collMod: 'c', bogus: 1 })).code).toBe(40415);
   });
 
+  it('collMod: records the options before the change (the oplog o2, stateBeforeChange)', async () => {
+    // The shapes of jstests/change_streams/ddl_coll_mod_event.js.
+    const f = dataFixture();
+    await f.run(handlers, { create: 'c' });
+    const uuid = f.storage.getCollection('test', 'c')?.uuid as UUID;
+    await f.run(handlers, {
+      createIndexes: 'c',
+      indexes: [{ key: { c: 1 }, name: 'c_1', expireAfterSeconds: 100000 }],
+    });
+    f.oplog.take();
+    const validator = { $jsonSchema: { bsonType: 'object' } };
+    await f.run(handlers, { collMod: 'c', validator });
+    await f.run(handlers, { collMod: 'c', validationLevel: 'off' });
+    await f.run(handlers, { collMod: 'c', index: { name: 'c_1', hidden: true } });
+    await f.run(handlers, { collMod: 'c', index: { name: 'c_1', expireAfterSeconds: 100000 } });
+    await f.run(handlers, { create: 'v', viewOn: 'c' });
+    await f.run(handlers, { collMod: 'v', pipeline: [] });
+    const states = f.oplog.take().map((e) => e.stateBeforeChange);
+    expect(states).toHaveLength(6);
+    expect(states[0]).toEqual({ collectionOptions: { uuid } });
+    expect(states[1]).toEqual({ collectionOptions: { uuid, validator } });
+    expect(states[2]).toEqual({
+      collectionOptions: { uuid, validator, validationLevel: 'off' },
+      indexOptions: { hidden: false },
+    });
+    expect(states[3]).toEqual({
+      collectionOptions: { uuid, validator, validationLevel: 'off' },
+      indexOptions: { expireAfterSeconds: Long.fromNumber(100000) },
+    });
+    // A view's collMod is an update of system.views: no stateBeforeChange.
+    expect(states.slice(4)).toEqual([undefined, undefined]);
+  });
+
   it('drop: ok for a missing collection without an oplog entry; nIndexesWas otherwise', async () => {
     const f = dataFixture();
     expect(await f.run(handlers, { drop: 'nothing' })).toEqual({ ok: 1 });
@@ -96,6 +128,19 @@ describe('DDL handlers (no socket)', () => {
     ]);
     expect(await f.run(handlers, { dropDatabase: 1 })).toEqual({ ok: 1 });
     expect((await f.runError(handlers, { dropDatabase: 1 }, 'admin')).code).toBe(20);
+  });
+
+  it('dropDatabase: views go with system.views, no drop entry of their own', async () => {
+    const f = dataFixture();
+    await f.run(handlers, { insert: 'a', documents: [{}] });
+    await f.run(handlers, { create: 'v', viewOn: 'a' });
+    f.oplog.take();
+    expect(await f.run(handlers, { dropDatabase: 1 })).toEqual({ dropped: 'test', ok: 1 });
+    expect(f.oplog.take().map((e) => `${e.op}:${e.coll ?? ''}`)).toEqual([
+      'drop:a',
+      'dropDatabase:',
+    ]);
+    expect(f.storage.listCollections('test')).toEqual([]);
   });
 
   it('renameCollection: admin only, errors 26/48, dropTarget without a separate drop', async () => {
@@ -132,6 +177,48 @@ describe('DDL handlers (no socket)', () => {
       to: { db: 'test', coll: 'b' },
     });
     expect(plain(f.storage.getCollection('test', 'b')?.all())).toEqual([{ _id: 1 }]);
+  });
+
+  it('createIndexes on a non-empty collection: one entry listing every index built', async () => {
+    // jstests/change_streams/ddl_create_drop_index_events.js: an empty collection gets an event
+    // per index (above), a non-empty one a single event for both.
+    const f = dataFixture();
+    await f.run(handlers, { insert: 'c', documents: [{ a: 1 }] });
+    f.oplog.take();
+    await f.run(handlers, {
+      createIndexes: 'c',
+      indexes: [
+        { key: { b: 1, c: -1 }, name: 'b_1_c_-1', sparse: true },
+        { key: { d: 'hashed' }, name: 'd_hashed', sparse: true },
+      ],
+    });
+    expect(f.oplog.take().map((e) => [e.op, plain(e.operationDescription)])).toEqual([
+      [
+        'createIndexes',
+        {
+          indexes: [
+            { v: 2, key: { b: 1, c: -1 }, name: 'b_1_c_-1', sparse: true },
+            { v: 2, key: { d: 'hashed' }, name: 'd_hashed', sparse: true },
+          ],
+        },
+      ],
+    ]);
+    await f.run(handlers, { dropIndexes: 'c', index: ['b_1_c_-1', 'd_hashed'] });
+    expect(f.oplog.take().map((e) => e.op)).toEqual(['dropIndexes', 'dropIndexes']);
+    // One build: a duplicate key in one index leaves none of them, and no entry.
+    await f.run(handlers, { insert: 'c', documents: [{ a: 1 }] });
+    f.oplog.take();
+    const dup = await f.runError(handlers, {
+      createIndexes: 'c',
+      indexes: [
+        { key: { z: 1 }, name: 'z_1', unique: true },
+        { key: { a: 1 }, name: 'a_1', unique: true },
+      ],
+    });
+    expect(dup.code).toBe(11000);
+    expect(f.oplog.take()).toEqual([]);
+    expect(f.storage.getCollection('test', 'c')?.indexes.map((i) => i.name)).toEqual(['_id_']);
+    await f.run(handlers, { insert: 'c', documents: [{ z: 1 }] });
   });
 
   it('createIndexes: implicit creation, no-op note, conflicts, unique enforcement', async () => {

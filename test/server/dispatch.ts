@@ -4,6 +4,7 @@
 import { Binary, type Document, Double, Int32, Long, type Timestamp } from 'bson';
 import { CODE_NAMES, RESUMABLE_CHANGE_STREAM_CODES, ServerError, fail } from './errors.js';
 import { adminCommands } from './commands/admin.js';
+import { authCommands, checkAuthorized } from './commands/auth.js';
 import { crudCommands } from './commands/crud.js';
 import { cursorCommands } from './commands/cursors.js';
 import { ddlCommands } from './commands/ddl.js';
@@ -51,6 +52,7 @@ const HANDLERS: Readonly<Record<string, CommandHandler>> = {
   ...ddlCommands,
   ...cursorCommands,
   ...adminCommands,
+  ...authCommands,
   ...failPointCommands,
   ...transactionCommands,
   listCommands,
@@ -180,6 +182,7 @@ export async function dispatch(body: Document, ctx: CommandContext): Promise<Dis
     if (ADMIN_ONLY.has(name) && ctx.db !== 'admin') {
       fail(13, `${name} may only be run against the admin database.`);
     }
+    checkAuthorized(name, body, ctx);
     const fps = failPointsOf(ctx.server);
     const aliases = aliasesOf(name);
     const action = evaluateFailCommand(fps, aliases, ctx.connection);

@@ -225,6 +225,10 @@ function entries(withBson: boolean, imagesEnabled: boolean): [string, OplogEntry
         ...base,
         op: 'modify',
         operationDescription: { index: { name: 'a_-1', hidden: true } },
+        stateBeforeChange: {
+          collectionOptions: { uuid: UUID_B, validationLevel: 'strict' },
+          indexOptions: { expireAfterSeconds: Long.fromNumber(60), hidden: false },
+        },
       }),
     ],
     ['drop', stamped({ ...base, op: 'drop' })],

@@ -235,6 +235,18 @@ describe('event field order (Object.keys)', () => {
         'operationDescription',
       ]);
     }
+    // A collMod's o2 comes last, as stateBeforeChange (ddl_coll_mod_event.js).
+    const before = { collectionOptions: { uuid: UUID_A }, indexOptions: { hidden: false } };
+    const modify = build(
+      entry({
+        op: 'modify',
+        operationDescription: { index: { name: 'x_1', hidden: true } },
+        stateBeforeChange: before,
+      }),
+      { showExpandedEvents: true },
+    );
+    expect(Object.keys(modify).slice(-2)).toEqual(['operationDescription', 'stateBeforeChange']);
+    expect(modify.stateBeforeChange).toEqual(before);
     const view = entry({
       op: 'create',
       coll: 'v',

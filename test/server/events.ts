@@ -222,6 +222,12 @@ function assembleEvent(
     }
   }
 
+  // Last for a modify (after where updateDescription goes): the options before the collMod,
+  // from its o2 (`doc.addField(kStateBeforeChangeField, …)`, change_stream_event_transform.cpp).
+  if (entry.op === 'modify' && entry.stateBeforeChange) {
+    ev.stateBeforeChange = own(entry.stateBeforeChange);
+  }
+
   if (wantsPreImage) {
     if (imagesAvailable && entry.preImage) ev.fullDocumentBeforeChange = own(entry.preImage);
     else if (opts.fullDocumentBeforeChange === 'required') {

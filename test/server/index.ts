@@ -1,7 +1,8 @@
 // The test server's start/stop API: a MongoDB 8.0 single-node replica set (or a standalone) in
 // this process, listening on loopback, for tests and for `npm run test-server`.
 import * as net from 'node:net';
-import { Connection } from './connection.js';
+import { Connection, HangGate } from './connection.js';
+import { type UserSpec, buildUsers } from './commands/auth.js';
 import { Cursors } from './commands/cursors.js';
 import { prepareEvent } from './event-bytes.js';
 import { Oplog } from './oplog.js';
@@ -20,6 +21,11 @@ export interface TestServerOptions {
   oplogSize?: number;
   /** Idle no-op write period in ms (default 10,000). */
   noopIntervalMs?: number;
+  /**
+   * Users; when given, the server requires authentication (SCRAM-SHA-256 and SCRAM-SHA-1) as
+   * `mongod --auth` does. Roles default to `['root']`.
+   */
+  auth?: UserSpec[];
 }
 
 export interface TestServer {
@@ -34,6 +40,16 @@ export interface TestServer {
   dropConnections(): void;
   /** Drops the oplog's history (resuming from before now then fails with 286). */
   truncateOplog(): void;
+  /**
+   * Makes the server stop answering for `ms`: it still accepts connections and reads requests,
+   * but runs none; when the time is up it runs and answers the queued requests, in order, on the
+   * connections the clients have not closed meanwhile. A later call replaces the deadline;
+   * `hang(0)` resumes at once. A reply computed during the hang (an awaiting getMore) is held
+   * too. Resolves when the hang ends.
+   */
+  hang(ms: number): Promise<void>;
+  /** The id of the process the server runs in (to SIGSTOP/SIGCONT a child-process server). */
+  readonly pid: number;
 }
 
 export const DEFAULT_SET_NAME = 'rs0';
@@ -45,6 +61,9 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const topology = opts.topology ?? 'replset';
   const connections = new Set<Connection>();
   let nextConnectionId = 1;
+  // Derived before listening: a bad role fails the start, not the first login.
+  const users = opts.auth ? buildUsers(opts.auth) : undefined;
+  const gate = new HangGate();
 
   const listener = net.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -74,12 +93,13 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     oplog,
     storage: new Storage(oplog),
     cursors: new Cursors(),
+    ...(users ? { users } : {}),
   };
   const topo = topologyOf(serverState);
   // This runs in the microtasks right after the 'listening' callback, before the event loop
   // polls for I/O again, so no connection can arrive before the handler is attached.
   listener.on('connection', (socket: net.Socket) => {
-    const conn = new Connection(nextConnectionId++, socket, serverState);
+    const conn = new Connection(nextConnectionId++, socket, serverState, gate);
     connections.add(conn);
     topo.connectionsCurrent++;
     topo.connectionsCreated++;
@@ -100,6 +120,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const stop = (): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
       listener.close(() => resolve());
+      gate.release();
       dropConnections();
       oplog.close();
     });
@@ -114,5 +135,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     stop,
     dropConnections,
     truncateOplog: () => oplog.truncate(),
+    hang: (ms) => {
+      gate.hang(ms);
+      return gate.wait();
+    },
+    pid: process.pid,
   };
 }

@@ -1,16 +1,44 @@
-// `npm run -s test-server -- [--port N] [--topology replset|standalone] [--oplog-size <entries>]`
+// `npm run -s test-server -- [--port N] [--topology replset|standalone] [--oplog-size <entries>]
+//   [--auth user:password[:role,role…]]… [--print-pid]`
 // Prints exactly one stdout line, the connection string, once the server accepts connections;
-// diagnostics go to stderr. Bad flags exit 2; SIGINT/SIGTERM stop cleanly with exit 0.
+// diagnostics go to stderr (`--print-pid`: `test-server: pid N`, for tests that SIGSTOP it).
+// Bad flags exit 2; SIGINT/SIGTERM stop cleanly with exit 0.
 import { parseArgs } from 'node:util';
+import { parseRole } from './commands/auth.js';
 import { type TestServerOptions, startTestServer } from './index.js';
 
 const USAGE =
-  'usage: test-server [--port N] [--host H] [--topology replset|standalone] [--oplog-size <entries>]';
+  'usage: test-server [--port N] [--host H] [--topology replset|standalone] [--oplog-size <entries>]' +
+  ' [--auth user:password[:roles]]... [--print-pid]';
 
 class UsageError extends Error {}
 
-/** Flags → server options; throws `UsageError` naming the bad flag. */
-export function parseFlags(argv: string[]): TestServerOptions {
+/**
+ * `user:password[:roles]` → a user; roles are comma-separated (`readWrite@a,read@b`, default
+ * root). The password is everything between the first and the last colon when roles are given.
+ */
+function parseUser(text: string): NonNullable<TestServerOptions['auth']>[number] {
+  const first = text.indexOf(':');
+  const last = text.lastIndexOf(':');
+  if (first <= 0 || first === text.length - 1) {
+    throw new UsageError(`--auth must be user:password[:roles], got '${text}'`);
+  }
+  const user = text.slice(0, first);
+  const password = first === last ? text.slice(first + 1) : text.slice(first + 1, last);
+  const roles = first === last ? undefined : text.slice(last + 1).split(',');
+  if (password === '') throw new UsageError(`--auth needs a password, got '${text}'`);
+  for (const role of roles ?? []) {
+    try {
+      parseRole(role, 'admin');
+    } catch (err) {
+      throw new UsageError(`--auth: ${(err as Error).message}`);
+    }
+  }
+  return roles ? { user, password, roles } : { user, password };
+}
+
+/** Flags → server options (and whether to print the pid); throws `UsageError` naming the flag. */
+export function parseFlags(argv: string[]): TestServerOptions & { printPid?: boolean } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -20,6 +48,8 @@ export function parseFlags(argv: string[]): TestServerOptions {
         topology: { type: 'string' },
         'oplog-size': { type: 'string' },
         host: { type: 'string' },
+        auth: { type: 'string', multiple: true },
+        'print-pid': { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -27,7 +57,7 @@ export function parseFlags(argv: string[]): TestServerOptions {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const opts: TestServerOptions = { port: 27017 };
+  const opts: TestServerOptions & { printPid?: boolean } = { port: 27017 };
   if (values.port !== undefined) {
     const port = Number(values.port);
     if (!/^\d+$/.test(values.port) || port > 65535) {
@@ -49,11 +79,13 @@ export function parseFlags(argv: string[]): TestServerOptions {
     opts.oplogSize = Number(size);
   }
   if (values.host !== undefined) opts.host = values.host;
+  if (values.auth !== undefined) opts.auth = values.auth.map(parseUser);
+  if (values['print-pid'] === true) opts.printPid = true;
   return opts;
 }
 
 async function main(argv: string[]): Promise<number> {
-  let opts: TestServerOptions;
+  let opts: TestServerOptions & { printPid?: boolean };
   try {
     opts = parseFlags(argv);
   } catch (err) {
@@ -89,7 +121,10 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
     // A signal during start-up: stop without announcing a server that is going away.
-    if (!stopping) process.stdout.write(`${server.uri}\n`);
+    if (!stopping) {
+      if (opts.printPid) process.stderr.write(`test-server: pid ${server.pid}\n`);
+      process.stdout.write(`${server.uri}\n`);
+    }
     await stopRequested;
     await server.stop();
     return 0;

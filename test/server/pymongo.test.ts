@@ -47,6 +47,19 @@ function runScript(uri: string): Promise<{ lines: Line[]; code: number | null; s
   });
 }
 
+/** Runs a Python snippet; resolves with its whole stdout and stderr. */
+function runPython(code: string): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, ['-c', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', () => resolve({ stdout, stderr }));
+  });
+}
+
 describe('pymongo 3.11 against the test server', () => {
   let server: TestServer | undefined;
 
@@ -112,6 +125,41 @@ describe('pymongo 3.11 against the test server', () => {
       });
       expect(of('resumeToken')[0]!.present).toBe(true);
       expect(lines.at(-1)).toEqual({ kind: 'done' });
+    },
+    30_000,
+  );
+
+  testIfPymongo(
+    'authenticates with SCRAM-SHA-256 and SCRAM-SHA-1, and fails with a wrong password',
+    async () => {
+      const authServer = await startTestServer({ auth: [{ user: 'alice', password: 'secret' }] });
+      try {
+        const base = `${authServer.host}:${authServer.port}/?replicaSet=rs0&authSource=admin`;
+        const probe = [
+          'import sys',
+          'from pymongo import MongoClient',
+          'from pymongo.errors import OperationFailure',
+          'for mech in ("SCRAM-SHA-256", "SCRAM-SHA-1", None):',
+          `    uri = "mongodb://alice:secret@${base}" + ("&authMechanism=" + mech if mech else "")`,
+          '    c = MongoClient(uri, serverSelectionTimeoutMS=5000)',
+          '    c.pyauth.items.insert_one({"m": mech})',
+          '    print(mech, c.pyauth.items.count_documents({"m": mech}))',
+          '    c.close()',
+          `c = MongoClient("mongodb://alice:wrong@${base}", serverSelectionTimeoutMS=5000)`,
+          'try:',
+          '    c.pyauth.items.find_one()',
+          'except OperationFailure as e:',
+          '    print("failed", e.code)',
+        ].join('\n');
+        // Not spawnSync: the server runs in this process and must keep answering.
+        const run = await runPython(probe);
+        expect(run).toEqual({
+          stdout: 'SCRAM-SHA-256 1\nSCRAM-SHA-1 1\nNone 1\nfailed 18\n',
+          stderr: '',
+        });
+      } finally {
+        await authServer.stop();
+      }
     },
     30_000,
   );

@@ -584,11 +584,17 @@ export class Storage implements StorageApi {
     return true;
   }
 
-  /** Drops every collection (a `drop` entry each) then the database (`dropDatabase`). */
+  /**
+   * Drops every collection (a `drop` entry each) then the database (`dropDatabase`). Views get
+   * no entry of their own: a real server drops `<db>.system.views` as one collection
+   * (dropCollectionEvenIfSystem, src/mongo/db/catalog/drop_database.cpp), a `drop` of a system
+   * collection that no change stream shows (the view filter takes only CRUD on system.views,
+   * buildViewDefinitionEventFilter in change_stream_filter_helpers.cpp).
+   */
   dropDatabase(db: string): boolean {
     const colls = this.listCollections(db);
     if (colls.length === 0) return false;
-    for (const c of colls) this.dropCollection(db, c.name);
+    for (const c of colls) if (!c.isView) this.dropCollection(db, c.name);
     this.dbs.delete(db);
     this.append({ op: 'dropDatabase', db });
     return true;
@@ -628,19 +634,46 @@ export class Storage implements StorageApi {
     });
   }
 
-  /** Adds indexes (already validated and new): a `createIndexes` entry per index. */
+  /**
+   * Adds indexes (already validated and new). On an empty collection each index is its own
+   * `createIndexes` entry; on a non-empty one they are built together by a two-phase build whose
+   * one `commitIndexBuild` entry lists them all, which change streams show as one createIndexes
+   * event with `indexes: [...]` (IndexBuildsCoordinator builds on an empty collection with
+   * createIndexesOnEmptyCollection, one onCreateIndex each; change_stream_event_transform.cpp
+   * reads `commitIndexBuild`; jstests/change_streams/ddl_create_drop_index_events.js).
+   */
   createIndexes(coll: Collection, specs: IndexSpec[]): void {
-    for (const spec of specs) {
-      if (spec.unique === true) coll.addUnique(spec);
-      coll.indexes.push(spec);
-      this.append({
-        op: 'createIndexes',
-        db: coll.db,
-        coll: coll.name,
-        uuid: coll.uuid,
-        operationDescription: { indexes: [clone(spec)] },
-      });
+    if (coll.size === 0) {
+      for (const spec of specs) {
+        if (spec.unique === true) coll.addUnique(spec);
+        coll.indexes.push(spec);
+        this.appendCreateIndexes(coll, [spec]);
+      }
+      return;
     }
+    // One build: a duplicate key in any index aborts them all (and logs nothing).
+    const added: IndexSpec[] = [];
+    try {
+      for (const spec of specs) {
+        if (spec.unique === true) coll.addUnique(spec);
+        added.push(spec);
+      }
+    } catch (e) {
+      for (const spec of added) coll.removeUnique(spec.name);
+      throw e;
+    }
+    coll.indexes.push(...specs);
+    this.appendCreateIndexes(coll, specs);
+  }
+
+  private appendCreateIndexes(coll: Collection, specs: IndexSpec[]): void {
+    this.append({
+      op: 'createIndexes',
+      db: coll.db,
+      coll: coll.name,
+      uuid: coll.uuid,
+      operationDescription: { indexes: specs.map((spec) => clone(spec)) },
+    });
   }
 
   /** Removes indexes by name: a `dropIndexes` entry per index. */
@@ -660,15 +693,20 @@ export class Storage implements StorageApi {
     }
   }
 
-  /** Records a collMod (already applied to the collection by the caller): one `modify` entry. */
-  modifyCollection(coll: Collection, description: Document): void {
-    this.append({
+  /**
+   * Records a collMod (already applied to the collection by the caller): one `modify` entry,
+   * with the options before the change when the caller has them.
+   */
+  modifyCollection(coll: Collection, description: Document, before?: Document): void {
+    const entry: OplogEntryInput = {
       op: 'modify',
       db: coll.db,
       coll: coll.name,
       uuid: coll.isView ? undefined : coll.uuid,
       operationDescription: clone(description),
-    });
+    };
+    if (before) entry.stateBeforeChange = clone(before);
+    this.append(entry);
   }
 
   // -------------------------------------------------------------- documents

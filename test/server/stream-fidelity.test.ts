@@ -287,6 +287,78 @@ describe('a cursor belongs to its session (validateLSID, getmore_cmd.cpp)', () =
     }
   });
 
+  it('holds for query cursors too: find and aggregate (every ClientCursor keeps its session)', async () => {
+    const db = freshDb();
+    await db.collection<{ _id: number }>('q').insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }]);
+    const owner = client.startSession();
+    const other = client.startSession();
+    try {
+      const opened = [
+        await db.command({ find: 'q', batchSize: 1 }, { session: owner }),
+        await db.command(
+          { aggregate: 'q', pipeline: [], cursor: { batchSize: 1 } },
+          { session: owner },
+        ),
+      ];
+      for (const reply of opened) {
+        const id = (reply.cursor as Document).id as Long;
+        const err = await failure(
+          db.command({ getMore: id, collection: 'q', batchSize: 1 }, { session: other }),
+        );
+        expect([err.code, err.message]).toEqual([
+          50738,
+          expect.stringMatching(
+            `^Cannot run getMore on cursor ${id.toString()}, which was created in session `,
+          ),
+        ]);
+        const next = await db.command(
+          { getMore: id, collection: 'q', batchSize: 1 },
+          { session: owner },
+        );
+        expect((next.cursor as Document).nextBatch).toEqual([{ _id: 2 }]);
+      }
+      // The driver's own cursors keep one session from find to getMore.
+      const all = await db.collection('q').find({}, { batchSize: 1 }).toArray();
+      expect(all).toHaveLength(3);
+    } finally {
+      await owner.endSession();
+      await other.endSession();
+    }
+  });
+
+  it('getMore arguments: IDL types, and maxTimeMS only for awaitData cursors', async () => {
+    const db = freshDb();
+    await db.collection<{ _id: number }>('q').insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }]);
+    const session = client.startSession();
+    try {
+      const reply = await db.command({ find: 'q', batchSize: 1 }, { session });
+      const id = (reply.cursor as Document).id as Long;
+      const run = (extra: Document): Promise<Document> =>
+        db.command({ getMore: id, collection: 'q', ...extra }, { session });
+      const wrong = await failure(run({ collection: 5 }));
+      expect([wrong.code, wrong.message]).toEqual([
+        14,
+        "BSON field 'getMore.collection' is the wrong type 'int', expected type 'string'",
+      ]);
+      const batch = await failure(run({ batchSize: 'x' }));
+      expect([batch.code, batch.message]).toEqual([
+        14,
+        "BSON field 'getMore.batchSize' is the wrong type 'string', expected types '[long, int, decimal, double]'",
+      ]);
+      // getmore_cmd.cpp validateMaxTimeMS: a find cursor is not awaitData; it stays open.
+      const timed = await failure(run({ maxTimeMS: 10 }));
+      expect([timed.code, timed.codeName, timed.message]).toEqual([
+        2,
+        'BadValue',
+        'cannot set maxTimeMS on getMore command for a non-awaitData cursor',
+      ]);
+      const next = await run({ batchSize: 1 });
+      expect((next.cursor as Document).nextBatch).toEqual([{ _id: 2 }]);
+    } finally {
+      await session.endSession();
+    }
+  });
+
   it('50737 without an lsid, 50736 for a cursor opened without one', async () => {
     const registry = new Cursors();
     const ctx = { db: 'd', server: { cursors: registry }, connection: { id: 1, closed: false } };

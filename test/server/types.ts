@@ -2,6 +2,7 @@
 // bytes (wire.ts) → message (connection.ts) → command (commands/*) → store / oplog → reply.
 // Every module below depends on these types, never on another layer's internals.
 import type { Document, Long, Timestamp, UUID } from 'bson';
+import type { ScramCredential, ScramMechanism } from './scram.js';
 
 /** A command handler: the parsed command body (kind-1 sequences merged in) → reply body. */
 export type CommandHandler = (cmd: Document, ctx: CommandContext) => Document | Promise<Document>;
@@ -22,6 +23,26 @@ export interface ConnectionInfo {
   appName?: string;
   /** Set once the client disconnects; awaiting getMores stop waiting. */
   readonly closed: boolean;
+  /** The user this connection authenticated as (commands/auth.ts), if any. */
+  authenticatedUser?: AuthenticatedUser;
+}
+
+/** A role as MongoDB names it: `{role: 'readWrite', db: 'a'}`. */
+export interface RoleGrant {
+  readonly role: 'root' | 'read' | 'readWrite' | 'readAnyDatabase' | 'readWriteAnyDatabase';
+  readonly db: string;
+}
+
+export interface AuthenticatedUser {
+  readonly user: string;
+  /** The authentication database (`authSource`). */
+  readonly db: string;
+  readonly roles: readonly RoleGrant[];
+}
+
+/** A user as the server stores it: its SCRAM credentials per mechanism, no password. */
+export interface UserRecord extends AuthenticatedUser {
+  readonly credentials: Readonly<Record<ScramMechanism, ScramCredential>>;
 }
 
 export type TopologyKind = 'replset' | 'standalone';
@@ -36,6 +57,11 @@ export interface ServerState {
   readonly storage: StorageApi;
   readonly oplog: OplogApi;
   readonly cursors: CursorRegistry;
+  /**
+   * Users by `db.user`, present when the server runs with authentication: then every command but
+   * the handshake and SASL ones needs an authenticated connection (commands/auth.ts).
+   */
+  readonly users?: ReadonlyMap<string, UserRecord>;
 }
 
 // ---------------------------------------------------------------- storage (storage.ts)
@@ -136,6 +162,11 @@ export interface OplogEntryInput {
   dropTarget?: UUID;
   /** DDL details for expanded events: create/modify/createIndexes/dropIndexes. */
   operationDescription?: Document;
+  /**
+   * modify of a collection: the collMod entry's o2, as `{collectionOptions, indexOptions?}`
+   * (`collectionOptions_old` / `indexOptions_old`): the event's `stateBeforeChange`.
+   */
+  stateBeforeChange?: Document;
   /**
    * Retryable writes / transactions: set on the inner operations of an `applyOps` written by a
    * transaction or a retryable vectored insert (the change event then carries both).

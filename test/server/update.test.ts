@@ -334,6 +334,27 @@ describe('pipeline updates: diff-based descriptions', () => {
     });
   });
 
+  it('lists removed fields as the raw diff does: trailing ones first, then the rest by name', () => {
+    // The $replaceRoot case of jstests/change_streams/show_raw_update_description.js, whose raw
+    // diff is d: {c, arrayForReplacement, arrayForSubdiff, b}.
+    const giant = '*'.repeat(1024);
+    const doc = {
+      _id: 100,
+      b: 2,
+      arrayForSubdiff: [giant, { a: '*'.repeat(128), b: 3 }],
+      arrayForReplacement: [0],
+      giantStr: giant,
+      c: 3,
+    };
+    const out = apply(doc, [{ $replaceRoot: { newRoot: { _id: 100, giantStr: giant } } }]);
+    expect(out.replace).toBe(false);
+    expect(desc(out)).toEqual({
+      updatedFields: {},
+      removedFields: ['c', 'arrayForReplacement', 'arrayForSubdiff', 'b'],
+      truncatedArrays: [],
+    });
+  });
+
   it('falls back to a replacement when the diff is not smaller than the document', () => {
     const out = apply({ _id: 1, a: 1 }, [{ $replaceWith: { x: 'completely different' } }]);
     expect(out.replace).toBe(true);

@@ -530,8 +530,17 @@ function diffDocs(pre: Document, post: Document): DiffDoc | undefined {
     node.inserts.push([k, post[k]]);
     deletes.delete(k);
   }
-  node.deletes.push(...deletes);
+  // The deferred deletes come last, in byte order of their names: computeDocDiff keeps them in a
+  // std::set<StringData> (src/mongo/db/update/document_diff_calculator.cpp), so a $replaceRoot
+  // that drops b, arrayForSubdiff, arrayForReplacement, c logs d: {c, arrayForReplacement,
+  // arrayForSubdiff, b} (jstests/change_streams/show_raw_update_description.js).
+  node.deletes.push(...[...deletes].sort(compareUtf8));
   return objSize(post) > diffSize(node) ? node : undefined;
+}
+
+/** Byte-wise comparison of UTF-8 names, as StringData's operator< orders them. */
+function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /** The change between two versions of a document as a delta entry, or undefined when a

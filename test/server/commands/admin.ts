@@ -127,8 +127,12 @@ const getLog: CommandHandler = (cmd) => {
   return ok({ totalLinesWritten: new Int32(0), log: [] });
 };
 
-const connectionStatus: CommandHandler = (cmd) => {
-  const authInfo: Document = { authenticatedUsers: [], authenticatedUserRoles: [] };
+const connectionStatus: CommandHandler = (cmd, ctx) => {
+  const user = ctx.connection.authenticatedUser;
+  const authInfo: Document = {
+    authenticatedUsers: user ? [{ user: user.user, db: user.db }] : [],
+    authenticatedUserRoles: user ? user.roles.map((r) => ({ role: r.role, db: r.db })) : [],
+  };
   if (cmd.showPrivileges === true) authInfo.authenticatedUserPrivileges = [];
   return ok({ authInfo });
 };

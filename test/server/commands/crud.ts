@@ -568,7 +568,7 @@ function find(cmd: Document, ctx: CommandContext): Document {
     docs = [];
   }
   const firstBatchSize = singleBatch && limit > 0 ? Math.min(limit, batchSize ?? limit) : batchSize;
-  return cursorReply(ctx, ns, docs, { batchSize: firstBatchSize, singleBatch });
+  return cursorReply(ctx, ns, docs, { batchSize: firstBatchSize, singleBatch, lsid: cmd.lsid });
 }
 
 function count(cmd: Document, ctx: CommandContext): Document {
@@ -662,11 +662,12 @@ async function aggregate(cmd: Document, ctx: CommandContext): Promise<Document> 
     }
     return cursorReply(ctx, `${ctx.db}.$cmd.aggregate`, runPipeline(docs, rest, env), {
       batchSize,
+      lsid: cmd.lsid,
     });
   }
   const name = targetName(cmd, 'aggregate', ctx);
   const docs = runPipeline(viewDocuments(storage, ctx.db, name), pipeline, env);
-  return cursorReply(ctx, `${ctx.db}.${name}`, docs, { batchSize });
+  return cursorReply(ctx, `${ctx.db}.${name}`, docs, { batchSize, lsid: cmd.lsid });
 }
 
 /** The document command handlers, by command name. */

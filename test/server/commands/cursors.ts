@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Binary, type Document, Long, calculateObjectSize } from 'bson';
 import { ServerError, fail } from '../errors.js';
 import type { CommandContext, CommandHandler, CursorRegistry, ServerCursor } from '../types.js';
-import { bsonType, toNumber } from '../values.js';
+import { bsonType, isDocument, toNumber } from '../values.js';
 
 /** Every open cursor of the server, by id. */
 export class Cursors implements CursorRegistry {
@@ -75,11 +75,17 @@ export class QueryCursor implements ServerCursor {
   readonly isChangeStream = false;
   private killed = false;
 
+  /**
+   * `lsid`: the session of the command that opened the cursor, null without one; getMores must
+   * come from it (validateLSID, src/mongo/db/commands/getmore_cmd.cpp: every ClientCursor keeps
+   * its opening operation's session).
+   */
   constructor(
     readonly id: Long,
     readonly ns: string,
     private readonly docs: Document[],
     private pos: number,
+    readonly lsid: Document | null = null,
   ) {}
 
   get remaining(): number {
@@ -102,13 +108,14 @@ export class QueryCursor implements ServerCursor {
 
 /**
  * The reply to a command that opens a query cursor (`find`, `aggregate`, list commands): the
- * first batch, and a registered cursor when documents remain (unless `singleBatch`).
+ * first batch, and a registered cursor when documents remain (unless `singleBatch`). `lsid` is
+ * the command's own (`cmd.lsid`): the cursor belongs to that session.
  */
 export function cursorReply(
   ctx: CommandContext,
   ns: string,
   docs: Document[],
-  opts: { batchSize?: number; singleBatch?: boolean } = {},
+  opts: { batchSize?: number; singleBatch?: boolean; lsid?: unknown } = {},
 ): Document {
   const limit = opts.batchSize ?? DEFAULT_FIRST_BATCH;
   // batchSize 0 on the first batch means "open the cursor, return nothing yet".
@@ -116,7 +123,8 @@ export function cursorReply(
   let id = Long.ZERO;
   if (!opts.singleBatch && firstBatch.length < docs.length) {
     id = ctx.server.cursors.nextId();
-    ctx.server.cursors.add(new QueryCursor(id, ns, docs, firstBatch.length));
+    const lsid = isDocument(opts.lsid) ? opts.lsid : null;
+    ctx.server.cursors.add(new QueryCursor(id, ns, docs, firstBatch.length, lsid));
   }
   return { cursor: { firstBatch, id, ns }, ok: 1 };
 }
@@ -132,8 +140,7 @@ function readCursorId(v: unknown, field: string): Long {
 
 /**
  * The session a cursor was opened in: `null` when it was opened without one, `undefined` when
- * the cursor does not say (query cursors: their handlers do not pass the lsid yet), which this
- * server then does not check.
+ * the cursor does not say, which this server then does not check.
  */
 function sessionOf(cursor: object): Document | null | undefined {
   const lsid: unknown = (cursor as { lsid?: unknown }).lsid;
@@ -202,16 +209,16 @@ function checkSession(id: Long, cursor: object, cmd: Document): void {
 }
 
 /**
- * getMore's `maxTimeMS` is a safeInt64 (src/mongo/db/query/getmore_command.idl): any whole
- * number, anything else a TypeMismatch from the IDL parser.
+ * getMore's `maxTimeMS` and `batchSize` are safeInt64s (src/mongo/db/query/getmore_command.idl):
+ * any number, anything else a TypeMismatch from the IDL parser.
  */
-function checkMaxTimeMS(v: unknown): void {
+function checkSafeInt64(v: unknown, field: string): void {
   if (v === undefined) return;
   const n = toNumber(v);
   if (n === undefined || bsonType(v) === 'bool') {
     fail(
       14,
-      `BSON field 'getMore.maxTimeMS' is the wrong type '${bsonType(v)}', expected types '[long, int, decimal, double]'`,
+      `BSON field 'getMore.${field}' is the wrong type '${bsonType(v)}', expected types '[long, int, decimal, double]'`,
     );
   }
 }
@@ -220,11 +227,19 @@ function checkMaxTimeMS(v: unknown): void {
 export const cursorCommands: Record<string, CommandHandler> = {
   async getMore(cmd, ctx) {
     const id = readCursorId(cmd.getMore, 'getMore');
-    if (typeof cmd.collection !== 'string' || cmd.collection === '') {
+    if (cmd.collection === undefined || cmd.collection === '') {
       fail(40414, "BSON field 'getMore.collection' is missing but a required field");
     }
+    // `collection: string` in getmore_command.idl: the IDL parser's TypeMismatch.
+    if (typeof cmd.collection !== 'string') {
+      fail(
+        14,
+        `BSON field 'getMore.collection' is the wrong type '${bsonType(cmd.collection)}', expected type 'string'`,
+      );
+    }
     const cursors = ctx.server.cursors;
-    checkMaxTimeMS(cmd.maxTimeMS);
+    checkSafeInt64(cmd.batchSize, 'batchSize');
+    checkSafeInt64(cmd.maxTimeMS, 'maxTimeMS');
     const cursor = cursors.get(id);
     if (!cursor) fail(43, `cursor id ${id.toString()} not found`);
     checkSession(id, cursor, cmd);
@@ -234,6 +249,12 @@ export const cursorCommands: Record<string, CommandHandler> = {
         13,
         `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`,
       );
+    }
+    // Only an awaitData cursor (here: a change stream) takes a maxTimeMS; the cursor stays open
+    // (validateMaxTimeMS, src/mongo/db/commands/getmore_cmd.cpp, runs before the cursor deleter
+    // is armed).
+    if (cmd.maxTimeMS !== undefined && !cursor.isChangeStream) {
+      fail(2, 'cannot set maxTimeMS on getMore command for a non-awaitData cursor');
     }
     let reply: Document;
     try {

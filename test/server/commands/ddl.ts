@@ -1,6 +1,6 @@
 // Collection and index commands: create, collMod, drop, dropDatabase, renameCollection,
 // createIndexes, dropIndexes, listCollections, listDatabases, listIndexes.
-import { type Document, calculateObjectSize } from 'bson';
+import { type Document, Long, calculateObjectSize } from 'bson';
 import { fail } from '../errors.js';
 import { compileFilter } from '../query.js';
 import {
@@ -78,12 +78,62 @@ function create(cmd: Document, ctx: CommandContext): Document {
   return { ok: 1 };
 }
 
+/** CollectionOptions::appendBSON's fields, in its order (src/mongo/db/catalog/collection_options.cpp). */
+const OPTIONS_ORDER = [
+  'capped',
+  'size',
+  'max',
+  'autoIndexId',
+  'temp',
+  'recordPreImages',
+  'changeStreamPreAndPostImages',
+  'storageEngine',
+  'indexOptionDefaults',
+  'validator',
+  'validationLevel',
+  'validationAction',
+  'collation',
+  'clusteredIndex',
+  'expireAfterSeconds',
+  'viewOn',
+  'pipeline',
+  'idIndex',
+  'timeseries',
+  'encryptedFields',
+];
+
+/**
+ * A collection's options as `CollectionOptions::toBSON()` writes them: `uuid` first, then the
+ * options that are set, in appendBSON's order (size and max only when capped, pre/post images
+ * only when enabled).
+ */
+function collectionOptionsBson(coll: Collection): Document {
+  const options = coll.options as Document;
+  const out: Document = { uuid: coll.uuid };
+  for (const key of OPTIONS_ORDER) {
+    const v: unknown = options[key];
+    if (v === undefined) continue;
+    if ((key === 'capped' || key === 'size' || key === 'max') && options.capped !== true) continue;
+    if ((key === 'temp' || key === 'recordPreImages') && v !== true) continue;
+    if (key === 'changeStreamPreAndPostImages' && !coll.imagesEnabled) continue;
+    out[key] = clone({ v }).v;
+  }
+  return out;
+}
+
 function collMod(cmd: Document, ctx: CommandContext): Document {
   const name = targetName(cmd, 'collMod', ctx);
   const coll = requireCollection(ctx, name, `ns does not exist: ${ctx.db}.${name}`);
   const changes = commandOptions(cmd, 'collMod');
   const reply: Document = {};
   const description: Document = {};
+  // The oplog entry's o2 keeps the state before the change, which `modify` events show as
+  // `stateBeforeChange` (OpObserverImpl::onCollMod, src/mongo/db/op_observer/op_observer_impl.cpp;
+  // change_stream_event_transform.cpp; jstests/change_streams/ddl_coll_mod_event.js). Views
+  // have none: their collMod is an update of system.views.
+  const before: Document | undefined = coll.isView
+    ? undefined
+    : { collectionOptions: collectionOptionsBson(coll) };
   for (const [key, value] of Object.entries(changes)) {
     switch (key) {
       case 'changeStreamPreAndPostImages': {
@@ -94,8 +144,9 @@ function collMod(cmd: Document, ctx: CommandContext): Document {
         break;
       }
       case 'index': {
-        const { index, changed } = modifyIndex(coll, value, reply);
+        const { index, changed, old } = modifyIndex(coll, value, reply);
         description.index = { name: index.name, ...changed };
+        if (before) before.indexOptions = old;
         break;
       }
       case 'viewOn':
@@ -119,16 +170,21 @@ function collMod(cmd: Document, ctx: CommandContext): Document {
         fail(40415, `BSON field 'collMod.${key}' is an unknown field.`);
     }
   }
-  storageOf(ctx).modifyCollection(coll, description);
+  storageOf(ctx).modifyCollection(coll, description, before);
   reply.ok = 1;
   return reply;
 }
 
+/**
+ * Applies collMod's `index` changes. `old` is the o2 `indexOptions_old`: the index's previous
+ * expireAfterSeconds (a long), hidden and prepareUnique, for each one the command names
+ * (OpObserverImpl::onCollMod; `unique` has no old value there).
+ */
 function modifyIndex(
   coll: Collection,
   spec: unknown,
   reply: Document,
-): { index: IndexSpec; changed: Document } {
+): { index: IndexSpec; changed: Document; old: Document } {
   if (!isDocument(spec))
     fail(14, "BSON field 'collMod.index' is the wrong type, expected type 'object'");
   if (spec.keyPattern !== undefined && spec.name !== undefined) {
@@ -145,6 +201,13 @@ function modifyIndex(
     fail(27, `cannot find index ${what} for ns ${coll.ns}`);
   }
   const changed: Document = {};
+  const previous: Document = {};
+  const oldTtl = toNumber(index.expireAfterSeconds);
+  if (spec.expireAfterSeconds !== undefined && oldTtl !== undefined) {
+    previous.expireAfterSeconds = Long.fromNumber(oldTtl);
+  }
+  if (spec.hidden !== undefined) previous.hidden = index.hidden === true;
+  if (spec.prepareUnique !== undefined) previous.prepareUnique = index.prepareUnique === true;
   for (const option of ['hidden', 'expireAfterSeconds', 'unique', 'prepareUnique']) {
     if (spec[option] === undefined) continue;
     if (option === 'hidden' && index.name === '_id_') fail(72, "can't hide _id index");
@@ -159,7 +222,7 @@ function modifyIndex(
   if (Object.keys(changed).length === 0) {
     fail(72, 'no expireAfterSeconds, hidden, unique, or prepareUnique field');
   }
-  return { index, changed };
+  return { index, changed, old: previous };
 }
 
 function drop(cmd: Document, ctx: CommandContext): Document {
@@ -430,6 +493,7 @@ function listCollections(cmd: Document, ctx: CommandContext): Document {
   }
   return cursorReply(ctx, `${ctx.db}.$cmd.listCollections`, out, {
     batchSize: readBatchSize(cursor.batchSize, 'cursor.batchSize'),
+    lsid: cmd.lsid,
   });
 }
 
@@ -474,6 +538,7 @@ function listIndexes(cmd: Document, ctx: CommandContext): Document {
     coll.indexes.map((i) => clone(i as Document)),
     {
       batchSize: readBatchSize(cursor.batchSize, 'cursor.batchSize'),
+      lsid: cmd.lsid,
     },
   );
 }
