@@ -13,13 +13,28 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { acquireLock, Checkpoint, loadToken, saveToken, serializeToken } from './checkpoint.js';
+import { basename, join } from 'node:path';
+import { hostname } from 'node:os';
+import {
+  acquireLock,
+  Checkpoint,
+  LOCK_SUFFIX,
+  loadToken,
+  lockContent,
+  parseLock,
+  saveToken,
+  serializeToken,
+} from './checkpoint.js';
 import { ExitCode, TailError, UsageError } from './errors.js';
 
 const A = { _data: '8266A1B2C3000000012B022C0100296E5A1004AA' };
 const B = { _data: '8266A1B2C3000000022B022C0100296E5A1004BB' };
 const C = { _data: '8266A1B2C3000000032B022C0100296E5A1004CC' };
+
+/** A lock line as mongo-tail pid `pid` on this host would write it. */
+function held(pid: number): string {
+  return lockContent({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z' });
+}
 
 let dir: string;
 beforeEach(async () => {
@@ -82,12 +97,23 @@ describe('token file format', () => {
 });
 
 describe('lock', () => {
-  test('a second holder is refused while the first holds it; release frees it', async () => {
+  test('the lock is <file>.mongo-tail.lock holding "mongo-tail <pid> <host> <start>"', async () => {
     const path = join(dir, 'pos.json');
     const lock = await acquireLock(path);
-    expect((await readFile(`${path}.lock`, 'utf8')).trim()).toBe(String(process.pid));
-    // Same pid counts as "ours" for take-over; simulate another live process: pid 1 exists.
-    await writeFile(`${path}.lock`, '1\n');
+    expect(lock.path).toBe(`${path}${LOCK_SUFFIX}`);
+    const text = await readFile(`${path}.mongo-tail.lock`, 'utf8');
+    expect(text).toMatch(/^mongo-tail \d+ \S+ \d{4}-\d\d-\d\dT[\d:.]+Z\n$/);
+    expect(parseLock(text)).toMatchObject({ pid: process.pid, host: hostname() });
+    await lock.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  test('a second holder is refused while the first holds it; release frees it', async () => {
+    const path = join(dir, 'pos.json');
+    const lockPath = `${path}${LOCK_SUFFIX}`;
+    const lock = await acquireLock(path);
+    // Simulate another live process: pid 1 exists.
+    await writeFile(lockPath, held(1));
     const error = await acquireLock(path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UsageError).message).toBe(
@@ -95,49 +121,94 @@ describe('lock', () => {
     );
     // Our release leaves someone else's lock alone.
     await lock.release();
-    expect(await readFile(`${path}.lock`, 'utf8')).toBe('1\n');
-    await rm(`${path}.lock`);
+    expect(await readFile(lockPath, 'utf8')).toBe(held(1));
+    await rm(lockPath);
     const again = await acquireLock(path);
     await again.release();
     expect(await readdir(dir)).toEqual([]);
   });
 
+  test('a holder on another host counts as live (its pid cannot be checked)', async () => {
+    const path = join(dir, 'pos.json');
+    const dead = await deadPid();
+    const other = lockContent({ pid: dead, host: 'elsewhere', started: '2026-01-01T00:00:00Z' });
+    await writeFile(`${path}${LOCK_SUFFIX}`, other);
+    const error = await acquireLock(path).catch((e: unknown) => e);
+    expect((error as UsageError).message).toBe(
+      `token file ${path} is in use by another mongo-tail (pid ${dead} on host elsewhere)`,
+    );
+    expect(await readFile(`${path}${LOCK_SUFFIX}`, 'utf8')).toBe(other);
+  });
+
   test('a stale lock (dead pid) is taken over', async () => {
     const path = join(dir, 'pos.json');
     const dead = await deadPid();
-    await writeFile(`${path}.lock`, `${dead}\n`);
+    await writeFile(`${path}${LOCK_SUFFIX}`, held(dead));
     const lock = await acquireLock(path);
-    expect((await readFile(`${path}.lock`, 'utf8')).trim()).toBe(String(process.pid));
+    expect(parseLock(await readFile(`${path}${LOCK_SUFFIX}`, 'utf8'))?.pid).toBe(process.pid);
     await lock.release();
   });
+
+  test('an unrelated <file>.lock is never touched (issue 8: Gemfile.lock)', async () => {
+    const path = join(dir, 'Gemfile');
+    await writeFile(`${path}.lock`, 'GEM\n  specs:\n');
+    const lock = await acquireLock(path);
+    expect(await readFile(`${path}.lock`, 'utf8')).toBe('GEM\n  specs:\n');
+    await lock.release();
+    expect(await readdir(dir)).toEqual(['Gemfile.lock']);
+  });
+
+  test.each([
+    ['a Gemfile.lock-like text', 'GEM\n  specs:\n'],
+    ['an empty file', ''],
+    ['a bare pid (an older lock format)', `${process.pid}\n`],
+    ['our line with junk after it', `${held(1).trim()} extra\n`],
+  ])(
+    'a file at the lock name that is not ours (%s): exit 2, left as it was',
+    async (_, content) => {
+      const path = join(dir, 'pos.json');
+      const lockPath = `${path}${LOCK_SUFFIX}`;
+      await writeFile(lockPath, content);
+      const error = await acquireLock(path).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as UsageError).exitCode).toBe(ExitCode.Usage);
+      expect((error as UsageError).message).toBe(
+        `${lockPath} exists and is not a mongo-tail lock; it is left alone`,
+      );
+      expect(await readFile(lockPath, 'utf8')).toBe(content);
+      expect(await readdir(dir)).toEqual([basename(lockPath)]);
+    },
+  );
 
   test('a starter that saw a dead pid but was overtaken leaves the new holder alone', async () => {
     // The interleaving of a stale-lock race, made deterministic: the child reads the lock
     // (dead pid), then pauses; meanwhile a faster starter (this process, alive) replaces the
     // stale lock with its own. The child must not remove that lock nor run.
     const path = join(dir, 'pos.json');
-    await writeFile(`${path}.lock`, `${await deadPid()}\n`);
+    const lockPath = `${path}${LOCK_SUFFIX}`;
+    await writeFile(lockPath, held(await deadPid()));
     const pause = join(dir, 'pause.mjs');
     await writeFile(pause, pauseAfterFirstLockRead(join(dir, 'paused'), join(dir, 'go')));
     const child = runChild(path, [pause]);
     await waitFor(async () => (await readdir(dir)).includes('paused'));
-    await unlink(`${path}.lock`);
-    await writeFile(`${path}.lock`, `${process.pid}\n`);
+    await unlink(lockPath);
+    await writeFile(lockPath, held(process.pid));
     await writeFile(join(dir, 'go'), '');
     expect(await child).toContain(
       `token file ${path} is in use by another mongo-tail (pid ${process.pid})`,
     );
-    expect(await readFile(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readFile(lockPath, 'utf8')).toBe(held(process.pid));
   });
 
   test('a takeover guard left by a starter killed mid-takeover is taken over too', async () => {
     const path = join(dir, 'pos.json');
+    const lockPath = `${path}${LOCK_SUFFIX}`;
     const dead = await deadPid();
-    await writeFile(`${path}.lock`, `${dead}\n`);
-    await writeFile(`${path}.lock.${dead}.takeover`, `${await deadPid()}\n`);
+    await writeFile(lockPath, held(dead));
+    await writeFile(`${lockPath}.${dead}.takeover`, held(await deadPid()));
     const lock = await acquireLock(path);
-    expect(await readFile(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
-    expect(await readdir(dir)).toEqual(['pos.json.lock']);
+    expect(parseLock(await readFile(lockPath, 'utf8'))?.pid).toBe(process.pid);
+    expect(await readdir(dir)).toEqual(['pos.json.mongo-tail.lock']);
     await lock.release();
     expect(await readdir(dir)).toEqual([]);
   });
@@ -151,25 +222,25 @@ describe('lock', () => {
     if (exists) await saveToken(real, A);
     await symlink('a.pos', alias);
     const lock = await acquireLock(real);
-    await writeFile(`${real}.lock`, '1\n'); // held by another live process
+    await writeFile(`${real}${LOCK_SUFFIX}`, held(1)); // held by another live process
     const error = await acquireLock(alias).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UsageError).message).toBe(
       `token file ${alias} is in use by another mongo-tail (pid 1)`,
     );
     expect((error as UsageError).hint).toBe(
-      `two processes cannot share one token file; if pid 1 is not mongo-tail, remove ${real}.lock`,
+      `two processes cannot share one token file; if pid 1 is not mongo-tail, remove ${real}.mongo-tail.lock`,
     );
     await lock.release();
-    await rm(`${real}.lock`);
+    await rm(`${real}${LOCK_SUFFIX}`);
   });
 
   test('a file reached through a symlinked directory shares the lock too', async () => {
     await mkdir(join(dir, 'real'));
     await symlink(join(dir, 'real'), join(dir, 'link'));
     const lock = await acquireLock(join(dir, 'link', 'pos.json'));
-    expect(lock.path).toBe(join(dir, 'real', 'pos.json.lock'));
-    expect(await readdir(join(dir, 'real'))).toEqual(['pos.json.lock']);
+    expect(lock.path).toBe(join(dir, 'real', 'pos.json.mongo-tail.lock'));
+    expect(await readdir(join(dir, 'real'))).toEqual(['pos.json.mongo-tail.lock']);
     await lock.release();
     expect(await readdir(join(dir, 'real'))).toEqual([]);
   });
@@ -199,7 +270,7 @@ describe('Checkpoint', () => {
     const cp = await Checkpoint.open(path, 1000);
     expect(cp.initial).toBeUndefined();
     await cp.flush();
-    expect(await readdir(dir)).toEqual(['pos.json.lock']);
+    expect(await readdir(dir)).toEqual(['pos.json.mongo-tail.lock']);
     cp.advance(A);
     await cp.close();
     expect(await loadToken(path)).toEqual(A);
@@ -308,6 +379,75 @@ describe('Checkpoint', () => {
     expect((error as TailError).message).toBe(
       `cannot save token file ${path} (no such file or directory)`,
     );
+    expect((error as TailError).hint).toBe(
+      `no position was saved to ${path} yet; the next run starts as this one did`,
+    );
+  });
+});
+
+describe('temp files (issue 8)', () => {
+  test('at start, temp files of this token file left by dead processes are removed, nothing else', async () => {
+    const path = join(dir, 'pos.json');
+    const dead = await deadPid();
+    const stale = [
+      `.pos.json.${dead}.mi1x2y3z.tmp`, // a save killed with -9
+      `.pos.json.mongo-tail.lock.${dead}.0a1b2c3d.tmp`, // a lock being created
+      `.pos.json.mongo-tail.lock.${dead}.takeover.${dead}.0a1b2c3d.tmp`,
+    ];
+    const kept = [
+      '.pos.json.1.mi1x2y3z.tmp', // pid 1 is alive: maybe saving right now
+      `.other.json.${dead}.mi1x2y3z.tmp`, // another token file's
+      `pos.json.${dead}.mi1x2y3z.tmp`, // not our name shape
+      `.pos.json.${dead}.mi1x2y3z.tmp.bak`,
+      `.pos.json.${dead}.MI1X.tmp`,
+      '.pos.json.tmp',
+    ];
+    for (const name of [...stale, ...kept]) await writeFile(join(dir, name), 'x');
+    const cp = await Checkpoint.open(path, 1000);
+    expect((await readdir(dir)).sort()).toEqual([...kept, 'pos.json.mongo-tail.lock'].sort());
+    await cp.close();
+  });
+
+  test('a save that fails while writing (disk full): temp file removed, the file intact, the hint says so', async () => {
+    const path = join(dir, 'pos.json');
+    // ulimit -f 1: writes to regular files past 512 or 1024 bytes fail with EFBIG (SIGXFSZ is
+    // ignored): the lock (one short line) is written, a 1.2 KB token is not.
+    const big = { _data: `82${'AB'.repeat(600)}` };
+    const script = `
+      import { Checkpoint } from ${JSON.stringify(new URL('./checkpoint.ts', import.meta.url).pathname)};
+      process.on('SIGXFSZ', () => undefined);
+      const cp = await Checkpoint.open(${JSON.stringify(path)}, 0);
+      cp.advance(${JSON.stringify(A)});
+      await cp.flush();
+      cp.advance(${JSON.stringify(big)});
+      try { await cp.close(); console.log('saved'); } catch (e) { console.log(e.message + '|' + e.hint); }
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(
+        'sh',
+        [
+          '-c',
+          'ulimit -f 1; exec "$0" --import "$1" --input-type=module -e "$2"',
+          process.execPath,
+          new URL('../test/register.mjs', import.meta.url).pathname,
+          script,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('error', reject);
+      child.on('exit', () => resolve(text));
+    });
+    // The file still holds A, and the hint says so instead of suggesting --since (issue 8).
+    expect(out).toContain(
+      `cannot save token file ${path} (EFBIG)|${path} still holds the last saved position; ` +
+        'the next run continues from there (the events printed after it come again)',
+    );
+    expect(out).not.toContain('--since');
+    expect(await loadToken(path)).toEqual(A);
+    expect(await readdir(dir)).toEqual(['pos.json']);
   });
 });
 
@@ -341,7 +481,7 @@ function pauseAfterFirstLockRead(paused: string, go: string): string {
     let done = false;
     fs.readFile = async (file, ...rest) => {
       const result = await readFile(file, ...rest);
-      if (!done && String(file).endsWith('.lock')) {
+      if (!done && String(file).endsWith('.mongo-tail.lock')) {
         done = true;
         writeFileSync(${JSON.stringify(paused)}, '');
         while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 10));

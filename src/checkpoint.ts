@@ -7,8 +7,11 @@
 //   directory; mode 0600 (a token reveals collection UUIDs and document keys).
 // - Never ahead of the output: the caller only hands over tokens whose events stdout has
 //   accepted; saves are coalesced to at most one per interval and flushed on close.
-// - A lock file `<file>.lock` (created exclusively, holding the pid) keeps a second process
-//   off the same file; a lock left by a dead process is taken over.
+// - A lock file `<file>.mongo-tail.lock` (created exclusively, holding
+//   `mongo-tail <pid> <host> <start time>`) keeps a second process off the same file; a lock
+//   of ours left by a dead process on this host is taken over. A file of that name with any
+//   other content is never removed nor overwritten: the run stops with exit 2 (issue 8: a
+//   plain `<file>.lock` once removed an unrelated `Gemfile.lock`).
 // - Symlinks are resolved first: the lock and the saves belong to the real file, so two names
 //   for one file share one lock, and a symlinked token file stays a symlink.
 import { randomBytes } from 'node:crypto';
@@ -16,6 +19,7 @@ import { constants as fsConstants } from 'node:fs';
 import {
   link,
   open,
+  readdir,
   readFile,
   readlink,
   realpath,
@@ -23,22 +27,28 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EJSON } from 'bson';
 import { describeFsError, ExitCode, TailError, UsageError } from './errors.js';
+import { FileTooLargeError, readFileCapped } from './file-arg.js';
 import type { ResumeToken } from './options.js';
 import { parseToken } from './options.js';
 
 /** Reads the token file: undefined when it does not exist; UsageError when it is unusable. */
 export async function loadToken(path: string): Promise<ResumeToken | undefined> {
   let text: string;
+  const hint = `remove ${path} to start from now (or remove it and use --since to pick a start time)`;
   try {
-    text = await readFile(path, 'utf8');
+    // Capped: a token file symlinked to /dev/zero must not fill the memory.
+    text = readFileCapped(path);
   } catch (error) {
     if (isCode(error, 'ENOENT')) return undefined;
+    if (error instanceof FileTooLargeError) {
+      throw new UsageError(`token file ${path} is larger than ${error.limitText}`, hint);
+    }
     throw new UsageError(`cannot read token file ${path} (${describeFsError(error)})`);
   }
-  const hint = `remove ${path} to start from now (or remove it and use --since to pick a start time)`;
   if (text.trim() === '') throw new UsageError(`token file ${path} is empty`, hint);
   try {
     // `@name` would make parseToken read another file: a token file holds the token itself.
@@ -71,18 +81,43 @@ async function writeTokenFile(path: string, token: ResumeToken): Promise<void> {
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const handle = await open(temp, 'wx', 0o600);
   try {
-    await handle.writeFile(serializeToken(token), 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(serializeToken(token), 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, path);
   } catch (error) {
+    // A full disk or a lost permission must not leave the temp file behind (issue 8).
     await unlink(temp).catch(() => undefined);
     throw error;
   }
   await syncDir(dir);
+}
+
+/**
+ * The temp files of `path` that died with their writer: `.<name>.<pid>.<base36 time>.tmp`
+ * (a save) and `.<name>.mongo-tail.lock….<pid>.<hex>.tmp` (a lock being created). Only names
+ * of exactly that shape, next to the file, whose pid is not running are removed.
+ */
+async function removeStaleTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const name = basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(
+    `^\\.${name}(?:\\.mongo-tail\\.lock(?:\\.\\d+\\.takeover)?)?\\.([1-9]\\d{0,9})\\.[0-9a-z]{1,16}\\.tmp$`,
+  );
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return; // Best effort: the saves report a real problem with the directory.
+  }
+  for (const entry of entries) {
+    const pid = pattern.exec(entry)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
+    await unlink(join(dir, entry)).catch(() => undefined);
+  }
 }
 
 /**
@@ -129,25 +164,55 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** A held `<file>.lock`. */
+/** A held `<file>.mongo-tail.lock`. */
 export interface Lock {
   readonly path: string;
   release(): Promise<void>;
 }
 
+/** The suffix of a token file's lock: distinctive, so it never names someone else's file. */
+export const LOCK_SUFFIX = '.mongo-tail.lock';
+
+/** Who holds a lock: what its one line says. */
+export interface LockOwner {
+  readonly pid: number;
+  readonly host: string;
+  /** The holder's start time (ISO); with the pid it tells a reused pid from the holder. */
+  readonly started: string;
+}
+
+const SELF: LockOwner = {
+  pid: process.pid,
+  host: hostname().replace(/\s/g, '_') || 'localhost',
+  started: new Date(performance.timeOrigin).toISOString(),
+};
+
+/** The one line a lock holds. */
+export function lockContent(owner: LockOwner): string {
+  return `mongo-tail ${owner.pid} ${owner.host} ${owner.started}\n`;
+}
+
+/** The owner a lock's text names, or undefined when it is not a mongo-tail lock. */
+export function parseLock(text: string): LockOwner | undefined {
+  const match = /^mongo-tail ([1-9]\d{0,9}) (\S+) (\S+)\n$/.exec(text);
+  if (match === null) return undefined;
+  return { pid: Number(match[1]), host: match[2] ?? '', started: match[3] ?? '' };
+}
+
 /**
- * Takes the lock of a token file: `<real path of the file>.lock`. A second process gets a
- * UsageError naming the holder.
+ * Takes the lock of a token file: `<real path of the file>.mongo-tail.lock`. A second process
+ * gets a UsageError naming the holder; a file of that name that is not a mongo-tail lock gets
+ * a UsageError and is left alone.
  */
 export async function acquireLock(tokenFile: string): Promise<Lock> {
   return lockFile(tokenFile, await realFile(tokenFile));
 }
 
 async function lockFile(tokenFile: string, real: string): Promise<Lock> {
-  const path = `${real}.lock`;
+  const path = `${real}${LOCK_SUFFIX}`;
   // Messages use the name as given unless a symlink made the lock live elsewhere.
-  const shown = real === resolve(tokenFile) ? `${tokenFile}.lock` : path;
-  let holder: number | undefined;
+  const shown = real === resolve(tokenFile) ? `${tokenFile}${LOCK_SUFFIX}` : path;
+  let holder: Claimed;
   try {
     holder = await claim(path, 0);
   } catch (error) {
@@ -157,49 +222,71 @@ async function lockFile(tokenFile: string, real: string): Promise<Lock> {
       `is the directory of --token-file ${tokenFile} there and writable?`,
     );
   }
+  if (holder === 'foreign') throw foreignLock(shown, tokenFile);
   if (holder !== undefined) {
+    const who =
+      holder.host === SELF.host ? `pid ${holder.pid}` : `pid ${holder.pid} on host ${holder.host}`;
     throw new UsageError(
-      `token file ${tokenFile} is in use by another mongo-tail (pid ${holder})`,
-      `two processes cannot share one token file; if pid ${holder} is not mongo-tail, remove ${shown}`,
+      `token file ${tokenFile} is in use by another mongo-tail (${who})`,
+      `two processes cannot share one token file; if ${who} is not mongo-tail, remove ${shown}`,
     );
   }
   return { path, release: () => releaseLock(path) };
 }
 
+function foreignLock(shown: string, tokenFile: string): UsageError {
+  return new UsageError(
+    `${shown} exists and is not a mongo-tail lock; it is left alone`,
+    `move that file away or choose another --token-file than ${tokenFile}`,
+  );
+}
+
+/** undefined: the lock is ours; an owner: a live holder; 'foreign': not a mongo-tail lock. */
+type Claimed = LockOwner | 'foreign' | undefined;
+
 /**
- * Creates `path` holding our pid. Returns undefined once it is ours, or the pid of the live
- * process holding it.
+ * Creates `path` holding our lock line. Returns undefined once it is ours, the live holder,
+ * or 'foreign' when the file there is not a mongo-tail lock (never removed).
  *
  * A lock only ever appears complete (written to a temp file, then link()ed, which fails if
- * the name exists). A stale lock (dead pid, ours, or not a pid) must be removed by name, and
- * removal is where starters race: A and B both read dead pid D; A removes the lock and links
- * its own; B, acting on what it read, would now remove A's lock. So removal happens only
- * under the guard `<path>.<D>.takeover`, itself taken with this same function, and only if
- * the lock still holds what was read:
+ * the name exists). A stale lock (a dead pid on this host, or an earlier holder with our pid)
+ * must be removed by name, and removal is where starters race: A and B both read dead pid D;
+ * A removes the lock and links its own; B, acting on what it read, would now remove A's lock.
+ * So removal happens only under the guard `<path>.<D>.takeover`, itself taken with this same
+ * function, and only if the lock still holds what was read:
  * - A holds the guard, B waits and retries: by then the lock is A's, live: B is refused.
  * - A already released it: B takes the guard, sees the lock no longer holds D, removes
  *   nothing, and is refused on its next link().
  * - C, who never saw D, links right after A's removal: A's own link() fails, A is refused.
  * Only a holder of guard D removes a lock holding D, so the check-then-unlink is safe. A
  * starter killed inside the guard leaves a stale guard, taken over the same way (`depth`).
+ * A holder on another host cannot be checked: it counts as live.
  */
-async function claim(path: string, depth: number): Promise<number | undefined> {
+async function claim(path: string, depth: number): Promise<Claimed> {
   for (let round = 0; round < 50; round += 1) {
-    if (await createExclusive(path, `${process.pid}\n`)) return undefined;
+    if (await createExclusive(path, lockContent(SELF))) return undefined;
     const text = await readText(path);
     if (text === undefined) continue; // Removed meanwhile: try again.
-    const holder = pidOf(text);
+    const holder = parseLock(text);
     if (holder === undefined) {
-      // Not a pid: possibly a lock an older version is writing this very moment.
-      await sleep(50);
-      if ((await readText(path)) !== text) continue;
-    } else if (holder !== process.pid && isAlive(holder)) {
-      return holder;
+      // Empty: a lock being created in place (no hard links) may be caught mid-write.
+      if (text === '') {
+        await sleep(50);
+        if ((await readText(path)) !== text) continue;
+      }
+      if (depth > 0) throw foreignLock(path, path.replace(/\.[^.]+\.takeover$/, ''));
+      return 'foreign';
     }
+    const stale =
+      holder.host === SELF.host &&
+      (holder.pid === SELF.pid
+        ? holder.started !== SELF.started || depth === 0
+        : !isAlive(holder.pid));
+    if (!stale) return holder;
     if (depth >= 3) {
       throw new UsageError(`cannot take over the stale lock ${path}`, `remove ${path}`);
     }
-    const guard = `${path}.${holder ?? 'x'}.takeover`;
+    const guard = `${path}.${holder.pid}.takeover`;
     if ((await claim(guard, depth + 1)) !== undefined) {
       await sleep(20); // Another starter is taking it over right now.
       continue;
@@ -211,7 +298,7 @@ async function claim(path: string, depth: number): Promise<number | undefined> {
         });
       }
     } finally {
-      await unlink(guard).catch(() => undefined);
+      await releaseLock(guard);
     }
   }
   throw new UsageError(`cannot take the lock ${path}: another process keeps creating it`);
@@ -256,9 +343,8 @@ async function createInPlace(path: string, content: string): Promise<boolean> {
 }
 
 async function releaseLock(path: string): Promise<void> {
-  // Only remove our own lock: never one a successor took over.
-  const text = await readText(path);
-  if (text !== undefined && pidOf(text) === process.pid) {
+  // Only remove our own lock: never one a successor took over, never a foreign file.
+  if ((await readText(path)) === lockContent(SELF)) {
     await unlink(path).catch(() => undefined);
   }
 }
@@ -270,11 +356,6 @@ async function readText(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function pidOf(text: string): number | undefined {
-  const trimmed = text.trim();
-  return /^\d+$/.test(trimmed) ? Number(trimmed) : undefined;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -329,6 +410,8 @@ export class Checkpoint {
     const target = await realFile(path);
     const lock = await lockFile(path, target);
     try {
+      // Holding the lock: no live mongo-tail saves this file, so its temp files are leftovers.
+      await removeStaleTemps(target);
       const initial = await loadToken(path);
       return new Checkpoint(path, target, intervalMs, lock, initial, now, warn);
     } catch (error) {
@@ -421,11 +504,16 @@ export class Checkpoint {
     if (this.failure === undefined) return;
     const error = this.failure;
     this.failure = undefined;
-    // Not a usage mistake: the file worked at start (disk full, permission lost, …).
+    // Not a usage mistake: the file worked at start (disk full, permission lost, …). Saves are
+    // atomic, so the file still holds the last position saved: rerunning is the fix, not
+    // --since (which the file would override anyway).
     throw new TailError(
       `cannot save token file ${this.path} (${describeFsError(error)})`,
       ExitCode.Unexpected,
-      'the events printed so far are not recorded; fix the file location and resume with --since',
+      this.savedData === undefined
+        ? `no position was saved to ${this.path} yet; the next run starts as this one did`
+        : `${this.path} still holds the last saved position; the next run continues from ` +
+            'there (the events printed after it come again)',
     );
   }
 

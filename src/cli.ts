@@ -60,7 +60,8 @@ Exit codes:
   3    cannot connect or authenticate, or the deployment cannot stream (standalone server)
   4    cannot resume from the given position (history lost, token not found)
   5    the stream was invalidated and --exit-on-invalidate was given
-  130  interrupted (SIGINT); 143 terminated (SIGTERM)
+  129  hung up (SIGHUP); 130 interrupted (SIGINT); 143 terminated (SIGTERM); the token is
+       saved first, a second signal ends the process at once
 `;
 
 /** The package version, read from package.json beside src/ or dist/. */
@@ -98,6 +99,10 @@ function buildProgram(
       'connection string (default: $MONGODB_URI, else mongodb://localhost:27017)',
     )
     .option('--connect-timeout <duration>', 'give up connecting after this long (default: 10s)')
+    .option(
+      '--retry-for <duration>',
+      're-open a lost stream for this long (default: 60s; 0: give up at once; "forever")',
+    )
     // Filters
     .option('--ops <types>', 'only these operation types, comma-separated (repeatable)', collect)
     .option('--filter <json>', 'match document fields (Extended JSON); see below')

@@ -3,7 +3,8 @@
 import type { Document, Timestamp } from 'bson';
 import { MongoClient } from 'mongodb';
 import { ConnectError, UsageError } from './errors.js';
-import type { TailOptions } from './options.js';
+import { redactFragments } from './redact.js';
+import { connectTimeouts, type TailOptions } from './options.js';
 import { hasTag, messageOf, standaloneError, toConnectError } from './source/diagnose.js';
 
 /** A client with the tailer's settings, not connected yet (UsageError for a bad URI). */
@@ -12,12 +13,14 @@ export function createClient(opts: TailOptions): MongoClient {
     return new MongoClient(opts.uri, {
       // An appName in the connection string wins (it shows in the server's logs and currentOp).
       ...(/[?&]appName=/i.test(opts.uri) ? {} : { appName: 'mongo-tail' }),
-      serverSelectionTimeoutMS: opts.connectTimeoutMs,
-      connectTimeoutMS: opts.connectTimeoutMs,
+      ...connectTimeouts(opts.uri, opts.connectTimeoutMs),
     });
   } catch (error) {
-    // A URI the driver cannot parse (bad option, bad host list) is the user's to fix.
-    throw new UsageError(`invalid connection string: ${messageOf(error)}`);
+    // A URI the driver cannot parse (bad option, bad host list) is the user's to fix. Its
+    // message may quote a piece of an unescaped password: those words are masked.
+    throw new UsageError(
+      `invalid connection string: ${redactFragments(messageOf(error), opts.uri)}`,
+    );
   }
 }
 

@@ -37,6 +37,11 @@ export function parseDuration(text: string): number {
   return Math.round(total);
 }
 
+/** A measured time for messages: "0.3s", "9.7s", then whole seconds ("14s", "125s"). */
+export function formatElapsed(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
+}
+
 /** Renders milliseconds compactly for messages: 1500 → "1.5s", 900000 → "15m". */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;

@@ -15,6 +15,8 @@ export const ExitCode = {
   Resume: 4,
   /** The stream was invalidated and --exit-on-invalidate was given. */
   Invalidated: 5,
+  /** Stopped by SIGHUP (the terminal went away): the token is saved as for SIGTERM. */
+  Sighup: 129,
   /** Stopped by SIGINT. */
   Sigint: 130,
   /** Stopped by SIGTERM. */

@@ -1,7 +1,7 @@
 // In-process CLI tests: `main` with injected streams and environment, exit codes captured.
 // Nothing here needs a server (the end-to-end tests under test/e2e do).
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../test/e2e/harness.js';
@@ -216,7 +216,47 @@ describe('token file problems are usage errors, found before connecting', () => 
         `hint: remove ${file} to start from now (or remove it and use --since to pick a start time)\n`,
     });
     expect(await readFile(file, 'utf8')).toBe('not a token\n');
-    expect(existsSync(`${file}.lock`)).toBe(false);
+    expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
+  });
+
+  test('an unrelated <file>.lock survives a run that exits 2 (issue 8: Gemfile.lock)', async () => {
+    const proj = await mkdtemp(join(dir, 'proj-'));
+    const file = join(proj, 'Gemfile');
+    await writeFile(file, "source 'https://rubygems.org'\n");
+    await writeFile(`${file}.lock`, 'GEM\n  specs:\n');
+    const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', '--token-file', file, 'a.b']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`token file ${file} does not hold a resume token`);
+    expect(await readFile(`${file}.lock`, 'utf8')).toBe('GEM\n  specs:\n');
+    expect((await readdir(proj)).sort()).toEqual(['Gemfile', 'Gemfile.lock']);
+  });
+
+  test('a token file symlinked elsewhere: nothing next to its target is created or removed but our lock', async () => {
+    const target = await mkdtemp(join(dir, 'etc-'));
+    await writeFile(join(target, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    await writeFile(join(target, 'passwd.lock'), '');
+    const file = join(dir, 'link.json');
+    await symlink(join(target, 'passwd'), file);
+    const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', '--token-file', file, 'a.b']);
+    expect(result.code).toBe(2);
+    expect((await readdir(target)).sort()).toEqual(['passwd', 'passwd.lock']);
+    expect(await readFile(join(target, 'passwd.lock'), 'utf8')).toBe('');
+    await rm(file);
+  });
+
+  test('a foreign file at the lock name: exit 2, one line, the file left alone', async () => {
+    const file = join(dir, 'foreign.json');
+    await writeFile(`${file}.mongo-tail.lock`, 'something else\n');
+    const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', '--token-file', file, 'a.b']);
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        `mongo-tail: ${file}.mongo-tail.lock exists and is not a mongo-tail lock; it is left alone\n` +
+        `hint: move that file away or choose another --token-file than ${file}\n`,
+    });
+    expect(await readFile(`${file}.mongo-tail.lock`, 'utf8')).toBe('something else\n');
+    await rm(`${file}.mongo-tail.lock`);
   });
 
   test('a directory that does not exist: exit 2', async () => {
@@ -224,8 +264,116 @@ describe('token file problems are usage errors, found before connecting', () => 
     const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', '--token-file', file, 'a.b']);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      `mongo-tail: cannot create lock file ${file}.lock (no such file or directory)\n` +
+      `mongo-tail: cannot create lock file ${file}.mongo-tail.lock (no such file or directory)\n` +
         `hint: is the directory of --token-file ${file} there and writable?\n`,
     );
+  });
+});
+
+describe('passwords never reach any output (issue 8)', () => {
+  // Unreachable (port 1 refuses at once); parse errors exit 2, the others fail to connect (3).
+  test.each([
+    ['S3cr3t x', 3],
+    ['S3cr\tt', 3],
+    ['S3cr\nt', 3],
+    ['p%40ssw0rd', 3],
+    ['pässwörd☃', 3],
+    ['p@ss@word', 2],
+    ['pa:ss:wd', 2],
+    ['pa/ss/wd', 2],
+    ['S3c@r:t/x', 2],
+    ['p%ZZss', 2],
+  ])('password %j: exit %i, not in any byte of stdout or stderr', async (password, code) => {
+    const uri = `mongodb://alice:${password}@127.0.0.1:1/`;
+    const forms = [password, password.replace('%40', '@'), encodeURIComponent(password)];
+    const runs = [
+      // A terminal on stderr: every spinner frame is checked too.
+      runCli(['--uri', uri, '--connect-timeout', '300ms', 'a.b'], { stderrIsTTY: true }),
+      runCli([`--uri=${uri}`, '--connect-timeout', '300ms', 'a.b']),
+      runCli(['--connect-timeout', '300ms', 'a.b'], { env: { MONGODB_URI: uri } }),
+    ];
+    for (const result of await Promise.all(runs)) {
+      expect(result.code).toBe(code);
+      expect(result.stdout).toBe('');
+      if (code === 3) expect(result.stderr).toContain('alice:****@127.0.0.1:1/');
+      for (const form of forms) {
+        expect(result.stderr).not.toContain(form);
+        expect(result.stdout).not.toContain(form);
+      }
+      // Nor the pieces either side of a blank, @, : or /.
+      for (const piece of password.split(/[\s@:/]/).filter((p) => p.length >= 3)) {
+        expect(result.stderr).not.toContain(piece);
+      }
+    }
+  });
+});
+
+describe('connection timeouts (issue 8)', () => {
+  test('serverSelectionTimeoutMS in the URI wins over the 10s default: exit 3 quickly', async () => {
+    // Nothing listens on port 9 (discard) of loopback: server selection keeps trying.
+    const started = Date.now();
+    const result = await runCli([
+      '--uri',
+      'mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300',
+      'a.b',
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/^mongo-tail: cannot connect to mongodb:\/\/127\.0\.0\.1:9\//);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 15_000);
+
+  test('an explicit --connect-timeout wins over the URI', async () => {
+    const started = Date.now();
+    const result = await runCli([
+      '--uri',
+      'mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=60000',
+      '--connect-timeout',
+      '300ms',
+      'a.b',
+    ]);
+    expect(result.code).toBe(3);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 15_000);
+});
+
+describe('@file arguments are capped at 16 MiB (issue 8)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mongo-tail-big-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test.each([
+    ['--pipeline', '/dev/zero'],
+    ['--pipeline', 'big'],
+    ['--resume-after', '/dev/zero'],
+    ['--start-after', 'big'],
+  ])('%s @%s: exit 2 naming the flag and the limit, at once', async (flag, name) => {
+    const path = name === 'big' ? join(dir, 'big.json') : name;
+    if (name === 'big') {
+      await writeFile(path, '');
+      await truncate(path, 17 * 1024 * 1024); // sparse
+    }
+    const started = Date.now();
+    const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', flag, `@${path}`, 'a.b']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')[0]).toBe(
+      `mongo-tail: ${flag} @${path}: the file is larger than 16 MiB`,
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  test('a token file that is /dev/zero (through a symlink): exit 2', async () => {
+    const file = join(dir, 'pos.json');
+    await symlink('/dev/zero', file);
+    const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', '--token-file', file, 'a.b']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe(
+      `mongo-tail: token file ${file} is larger than 16 MiB`,
+    );
+    expect(existsSync('/dev/zero.mongo-tail.lock')).toBe(false);
   });
 });

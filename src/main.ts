@@ -5,11 +5,12 @@
 //
 // Only what the command needs is loaded: `--help`, `--version` and usage errors load commander
 // alone, `token` adds the decoder, and only a tail loads bson's users, the driver, ora and chalk.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from './cli.js';
 import { ExitCode, TailError, UsageError, describeFsError } from './errors.js';
+import { FileTooLargeError, readFileCapped } from './file-arg.js';
 import { redactText, secretsOf } from './redact.js';
-import type { RetryPolicy } from './source/reopen.js';
+import type { RetryDelays } from './source/reopen.js';
 import type { StopSignal, TailIo } from './tail.js';
 import type { TokenInfo } from './token.js';
 
@@ -20,12 +21,12 @@ export interface Io {
   env: Readonly<Record<string, string | undefined>>;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
-  /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
+  /** Subscribes to SIGHUP/SIGINT/SIGTERM; returns the unsubscribe function. */
   onSignal?: (handler: (signal: StopSignal) => void) => () => void;
   /** The clock for --since/--until durations. */
   now?: () => Date;
-  /** Re-open policy after transient failures (tests shorten it). */
-  retry?: RetryPolicy;
+  /** Waits between re-opens after transient failures (tests shorten them). */
+  retry?: RetryDelays;
 }
 
 /** Runs mongo-tail with `argv` (without node and the script); resolves to the exit code. */
@@ -83,8 +84,11 @@ async function readTokenArg(input: string): Promise<TokenInfo> {
   let text = input;
   if (existsSync(input) && statSync(input).isFile()) {
     try {
-      text = readFileSync(input, 'utf8').trim();
+      text = readFileCapped(input).trim();
     } catch (error) {
+      if (error instanceof FileTooLargeError) {
+        throw new UsageError(`${input}: the file is larger than ${error.limitText}`);
+      }
       throw new UsageError(`cannot read ${input} (${describeFsError(error)})`);
     }
   }
@@ -145,7 +149,7 @@ function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
   });
 }
 
-/** The real process: stdio, environment, and SIGINT/SIGTERM. */
+/** The real process: stdio, environment, and SIGHUP/SIGINT/SIGTERM. */
 export function processIo(): Io {
   // A closed stderr (`2>&1 | head`, a dead log pipe) must not crash the run: messages are
   // best effort, events and the token file are what matter.
@@ -160,7 +164,9 @@ export function processIo(): Io {
     stderrIsTTY: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
     onSignal: (handler) => {
       let stopping = false;
-      const signals = ['SIGINT', 'SIGTERM'] as const;
+      // SIGHUP (a closed terminal, `kill -HUP`) stops like SIGTERM: its default action would
+      // end the process without saving the token (issue 8).
+      const signals = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
       const listener = (signal: StopSignal): void => {
         if (stopping) {
           // A second signal: no more waiting for a clean stop. Without our listeners the

@@ -1,6 +1,7 @@
 import { Decimal128, Int32, Long, ObjectId, Timestamp } from 'bson';
 import { UsageError } from './errors.js';
 import {
+  connectTimeouts,
   DEFAULT_URI,
   parseToken,
   resolveOptions,
@@ -45,11 +46,55 @@ describe('defaults and precedence', () => {
       exitOnInvalidate: false,
       splitLargeEvents: false,
       checkpointIntervalMs: 1000,
-      connectTimeoutMs: 10_000,
+      retryForMs: 60_000,
       format: 'json',
       color: false,
       quiet: false,
     });
+  });
+
+  test('timeouts: --connect-timeout > the URI options > 10s', () => {
+    expect(resolve({}).connectTimeoutMs).toBeUndefined();
+    expect(connectTimeouts('mongodb://h/', undefined)).toEqual({
+      serverSelectionTimeoutMS: 10_000,
+      connectTimeoutMS: 10_000,
+    });
+    // The driver reads what the URI names: those are left out of the options object.
+    expect(connectTimeouts('mongodb://h/?serverSelectionTimeoutMS=300', undefined)).toEqual({
+      connectTimeoutMS: 10_000,
+    });
+    expect(
+      connectTimeouts(
+        'mongodb://h/?replicaSet=rs&connecttimeoutms=5&serverSelectionTimeoutMS=1',
+        undefined,
+      ),
+    ).toEqual({});
+    const flag = resolve({ connectTimeout: '2s' }).connectTimeoutMs;
+    expect(connectTimeouts('mongodb://h/?serverSelectionTimeoutMS=300', flag)).toEqual({
+      serverSelectionTimeoutMS: 2000,
+      connectTimeoutMS: 2000,
+    });
+  });
+
+  test('--retry-for: a duration, 0 or forever; anything else is a usage error naming the flag', () => {
+    expect(resolve({ retryFor: '90s' }).retryForMs).toBe(90_000);
+    expect(resolve({ retryFor: '0' }).retryForMs).toBe(0);
+    expect(resolve({ retryFor: '0s' }).retryForMs).toBe(0);
+    expect(resolve({ retryFor: 'forever' }).retryForMs).toBe(Infinity);
+    for (const bad of ['10', 'soon', '-5s', '']) {
+      const error = (() => {
+        try {
+          return resolve({ retryFor: bad });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as UsageError).message).toMatch(/^--retry-for/);
+      expect((error as UsageError).hint).toBe(
+        '--retry-for takes a duration (30s, 5m, 2h), 0 or forever',
+      );
+    }
   });
 
   test('uri: flag > MONGODB_URI > default', () => {

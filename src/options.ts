@@ -6,11 +6,14 @@
 //   color: --color/--no-color  > FORCE_COLOR (0/false = off)  > NO_COLOR (any value = off)
 //          > "stdout is a terminal"; only the pretty format is ever coloured.
 //   format: --format > pretty on a terminal, json otherwise.
-import { readFileSync } from 'node:fs';
+//   timeouts: --connect-timeout > the URI's own serverSelectionTimeoutMS / connectTimeoutMS
+//          > 10s. An explicit flag sets both; without it each option the URI names is kept
+//          (issue 8: `serverSelectionTimeoutMS=300` used to be overridden by the default).
 import { EJSON, type Binary, type Document, type Timestamp } from 'bson';
 import type { Format } from './format/index.js';
 import { DurationError, parseDuration } from './duration.js';
 import { describeFsError, UsageError } from './errors.js';
+import { FileTooLargeError, readFileCapped } from './file-arg.js';
 import { resolveTarget, type WatchTarget } from './namespace.js';
 import {
   compareTimestamps,
@@ -25,6 +28,7 @@ import {
 export interface RawFlags {
   uri?: string;
   connectTimeout?: string;
+  retryFor?: string;
   ops?: string[];
   filter?: string;
   match?: string;
@@ -91,7 +95,10 @@ export interface TailOptions {
   /** Ask the server to split events over 16 MB ($changeStreamSplitLargeEvent); reassembled here. */
   splitLargeEvents: boolean;
   checkpointIntervalMs: number;
-  connectTimeoutMs: number;
+  /** --retry-for: how long failures in a row may last before the run gives up (Infinity: never). */
+  retryForMs: number;
+  /** Only when --connect-timeout was given (see `connectTimeouts` for the precedence). */
+  connectTimeoutMs?: number;
   format: Format;
   color: boolean;
   quiet: boolean;
@@ -112,6 +119,24 @@ export interface OptionContext {
 
 export const DEFAULT_URI = 'mongodb://localhost:27017';
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** --retry-for's default (the same number as the re-open policy's). */
+export const DEFAULT_RETRY_FOR_MS = 60_000;
+
+/** The driver's timeout options: --connect-timeout > the URI's own options > 10s. */
+export function connectTimeouts(
+  uri: string,
+  flagMs: number | undefined,
+): { serverSelectionTimeoutMS?: number; connectTimeoutMS?: number } {
+  if (flagMs !== undefined) return { serverSelectionTimeoutMS: flagMs, connectTimeoutMS: flagMs };
+  // Options the driver reads from the URI are left out: the options object would override them.
+  const inUri = (name: string): boolean => new RegExp(`[?&]${name}=`, 'i').test(uri);
+  return {
+    ...(inUri('serverSelectionTimeoutMS')
+      ? {}
+      : { serverSelectionTimeoutMS: DEFAULT_CONNECT_TIMEOUT_MS }),
+    ...(inUri('connectTimeoutMS') ? {} : { connectTimeoutMS: DEFAULT_CONNECT_TIMEOUT_MS }),
+  };
+}
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1_000;
 
 /** Operation types every stream can carry. */
@@ -164,7 +189,7 @@ export function resolveOptions(
   namespaces: readonly string[],
   ctx: OptionContext,
 ): TailOptions {
-  const readText = ctx.readText ?? ((path: string) => readFileSync(path, 'utf8'));
+  const readText = ctx.readText ?? ((path: string) => readFileCapped(path));
 
   const uri = resolveUri(flags.uri, ctx.env);
   const target = resolveTarget(namespaces);
@@ -237,14 +262,14 @@ export function resolveOptions(
       flags.checkpointInterval === undefined
         ? DEFAULT_CHECKPOINT_INTERVAL_MS
         : duration('--checkpoint-interval', flags.checkpointInterval, { allowZero: true }),
-    connectTimeoutMs:
-      flags.connectTimeout === undefined
-        ? DEFAULT_CONNECT_TIMEOUT_MS
-        : duration('--connect-timeout', flags.connectTimeout),
+    retryForMs: flags.retryFor === undefined ? DEFAULT_RETRY_FOR_MS : retryFor(flags.retryFor),
     format: resolvedFormat,
     color: resolvedFormat === 'pretty' && resolveColor(flags.color, ctx),
     quiet: flags.quiet === true,
   };
+  if (flags.connectTimeout !== undefined) {
+    options.connectTimeoutMs = duration('--connect-timeout', flags.connectTimeout);
+  }
   if (ops !== undefined) options.ops = ops;
   if (filter !== undefined) options.filter = filter;
   if (match !== undefined) options.match = match;
@@ -381,6 +406,12 @@ function parsePipeline(arg: string, readText: (path: string) => string): Documen
     try {
       text = readText(path);
     } catch (error) {
+      if (error instanceof FileTooLargeError) {
+        throw new UsageError(
+          `--pipeline ${arg}: the file is larger than ${error.limitText}`,
+          `@file reads at most ${error.limitText}; a pipeline file holds a few stages`,
+        );
+      }
       throw new UsageError(
         `cannot read ${path} (${describeFsError(error)})`,
         'for --pipeline @file',
@@ -462,7 +493,7 @@ function parseWhenFlag(flag: string, text: string, now: Date): ReturnType<typeof
 export function parseToken(
   flag: string,
   arg: string,
-  readText: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  readText: (path: string) => string = (p) => readFileCapped(p),
 ): ResumeToken {
   let text = arg.trim();
   if (text.startsWith('@')) {
@@ -470,6 +501,12 @@ export function parseToken(
     try {
       text = readText(path).trim();
     } catch (error) {
+      if (error instanceof FileTooLargeError) {
+        throw new UsageError(
+          `${flag} @${path}: the file is larger than ${error.limitText}`,
+          `@file reads at most ${error.limitText}; a resume token is a few hundred bytes`,
+        );
+      }
       throw new UsageError(`${flag}: cannot read ${path} (${describeFsError(error)})`);
     }
   }
@@ -537,6 +574,19 @@ function duration(flag: string, text: string, { allowZero = false } = {}): numbe
   if (ms === 0 && !allowZero) throw new UsageError(`${flag} must be longer than 0, got "${text}"`);
   if (ms > 2_147_483_647) throw new UsageError(`${flag}: "${text}" is too long`);
   return ms;
+}
+
+/** --retry-for: a duration, `0` (give up at once) or `forever`. */
+function retryFor(text: string): number {
+  const trimmed = text.trim();
+  if (trimmed === 'forever') return Infinity;
+  if (trimmed === '0') return 0;
+  try {
+    return duration('--retry-for', text, { allowZero: true });
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new UsageError(error.message, '--retry-for takes a duration (30s, 5m, 2h), 0 or forever');
+  }
 }
 
 /** --max-await: milliseconds as a plain number, or a duration with a unit. */

@@ -1,7 +1,7 @@
 // How a run learns that it must stop (--limit, --until, idle, a closed stdout, a signal), and
 // how it waits for something "or a stop" without leaking.
 
-export type StopSignal = 'SIGINT' | 'SIGTERM';
+export type StopSignal = 'SIGHUP' | 'SIGINT' | 'SIGTERM';
 export type StopReason = 'limit' | 'until' | 'idle' | 'epipe' | StopSignal;
 
 /** What `race` gives when a stop came first. */
@@ -35,7 +35,7 @@ export class Stopper {
   }
 
   request(reason: StopReason): void {
-    if (reason === 'SIGINT' || reason === 'SIGTERM') {
+    if (reason === 'SIGHUP' || reason === 'SIGINT' || reason === 'SIGTERM') {
       this.signal ??= reason;
       this.resolveSignal();
     }

@@ -15,10 +15,11 @@ import { readHeader } from './source/batch.js';
 import { Reassembler } from './source/fragments.js';
 import {
   ChangeSource,
+  DEFAULT_RETRY,
   eventToken,
   tokenTime,
   type EventBatch,
-  type RetryPolicy,
+  type RetryDelays,
   type Step,
 } from './source/index.js';
 import { createStatus, type Status } from './status.js';
@@ -36,11 +37,11 @@ export interface TailIo {
   stderrIsTTY: boolean;
   /** Colour for the spinner on stderr (decided for stderr, not stdout). */
   stderrColor?: boolean;
-  /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
+  /** Subscribes to SIGHUP/SIGINT/SIGTERM; returns the unsubscribe function. */
   onSignal?: (handler: (signal: StopSignal) => void) => () => void;
   /** Redacts free text before it reaches stderr. */
   redact: (text: string) => string;
-  retry?: RetryPolicy;
+  retry?: RetryDelays;
 }
 
 /** How long a signalled stop still waits for stdout to take what was written. */
@@ -143,15 +144,11 @@ async function tail(run: Run): Promise<ExitCodeValue> {
   if (opts.until?.kind === 'at') until = opts.until.ts;
   if (opts.until?.kind === 'now') until = await readClusterTime(connected, opts);
 
-  const source = new ChangeSource(
-    connected,
-    opts.target,
-    run.watch,
-    start,
-    opts,
-    say,
-    run.io.retry,
-  );
+  const source = new ChangeSource(connected, opts.target, run.watch, start, opts, say, {
+    ...DEFAULT_RETRY,
+    ...run.io.retry,
+    retryForMs: opts.retryForMs,
+  });
   run.source = source;
   const format = createEventFormatter(
     opts.timeZone === undefined
@@ -366,6 +363,7 @@ function fromInvalidate(token: ResumeToken): boolean {
 }
 
 function exitFor(reason: StopReason | undefined): ExitCodeValue {
+  if (reason === 'SIGHUP') return ExitCode.Sighup;
   if (reason === 'SIGINT') return ExitCode.Sigint;
   if (reason === 'SIGTERM') return ExitCode.Sigterm;
   return ExitCode.Ok;

@@ -66,6 +66,13 @@ export function escapeControl(s: string): string {
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/**
+ * How deep documents and arrays are shown; deeper ones print as `{…}` / `[…]` (mongosh cuts
+ * nesting short too). Rendering recurses, and a document nested thousands of levels deep must
+ * not overflow the stack (issue 8); MongoDB itself stores at most 100 levels.
+ */
+export const MAX_DEPTH = 100;
+
 /** An object key as mongosh prints it: bare when it is an identifier, else quoted. */
 export function formatKey(key: string): string {
   return IDENTIFIER.test(key) ? key : quote(key);
@@ -118,7 +125,7 @@ function dateText(d: Date, p: Palette): string {
   return p.date(`ISODate('${d.toISOString()}')`);
 }
 
-function bsonText(tag: string, v: BsonLike, p: Palette): string | undefined {
+function bsonText(tag: string, v: BsonLike, p: Palette, depth: number): string | undefined {
   switch (tag) {
     case 'ObjectId':
       return `ObjectId(${p.string(`'${v.toHexString?.() ?? v.toString()}'`)})`;
@@ -142,7 +149,7 @@ function bsonText(tag: string, v: BsonLike, p: Palette): string | undefined {
       const code = p.string(quote(v.code ?? ''));
       const scope = v.scope;
       return scope && typeof scope === 'object'
-        ? `Code(${code}, ${inspectValue(scope, p)})`
+        ? `Code(${code}, ${inspectValue(scope, p, depth + 1)})`
         : `Code(${code})`;
     }
     case 'MinKey':
@@ -152,7 +159,7 @@ function bsonText(tag: string, v: BsonLike, p: Palette): string | undefined {
     case 'BSONSymbol':
       return `BSONSymbol(${p.string(quote(String(v.value)))})`;
     case 'DBRef': {
-      const args = [p.string(quote(v.collection ?? '')), inspectValue(v.oid, p)];
+      const args = [p.string(quote(v.collection ?? '')), inspectValue(v.oid, p, depth + 1)];
       if (v.db) args.push(p.string(quote(v.db)));
       return `DBRef(${args.join(', ')})`;
     }
@@ -161,13 +168,18 @@ function bsonText(tag: string, v: BsonLike, p: Palette): string | undefined {
   }
 }
 
-function objectText(entries: [string, unknown][], p: Palette): string {
+function objectText(entries: [string, unknown][], p: Palette, depth: number): string {
   if (entries.length === 0) return '{}';
-  return `{ ${entries.map(([k, v]) => `${formatKey(k)}: ${inspectValue(v, p)}`).join(', ')} }`;
+  if (depth >= MAX_DEPTH) return '{…}';
+  const items = entries.map(([k, v]) => `${formatKey(k)}: ${inspectValue(v, p, depth + 1)}`);
+  return `{ ${items.join(', ')} }`;
 }
 
-/** One BSON value (or document) as mongosh would print it, on one line. */
-export function inspectValue(v: unknown, p: Palette = PLAIN): string {
+/**
+ * One BSON value (or document) as mongosh would print it, on one line; `depth` is how deep
+ * the value sits (documents and arrays below MAX_DEPTH levels print as `{…}` / `[…]`).
+ */
+export function inspectValue(v: unknown, p: Palette = PLAIN, depth = 0): string {
   if (v === null) return p.null('null');
   if (v === undefined) return p.undefined('undefined');
   switch (typeof v) {
@@ -186,7 +198,7 @@ export function inspectValue(v: unknown, p: Palette = PLAIN): string {
   }
   const tag = bsonType(v);
   if (tag) {
-    const text = bsonText(tag, v as BsonLike, p);
+    const text = bsonText(tag, v as BsonLike, p, depth);
     if (text !== undefined) return text;
   }
   if (v instanceof Date) return dateText(v, p);
@@ -194,9 +206,10 @@ export function inspectValue(v: unknown, p: Palette = PLAIN): string {
   if (v instanceof Uint8Array) return binaryText(v, 0, p);
   if (Array.isArray(v)) {
     if (v.length === 0) return '[]';
-    return `[ ${v.map((item) => inspectValue(item, p)).join(', ')} ]`;
+    if (depth >= MAX_DEPTH) return '[…]';
+    return `[ ${v.map((item) => inspectValue(item, p, depth + 1)).join(', ')} ]`;
   }
-  return objectText(Object.entries(v as Record<string, unknown>), p);
+  return objectText(Object.entries(v as Record<string, unknown>), p, depth);
 }
 
 /** A document's fields as `{ a: 1, … }`, leaving out the named keys (e.g. `_id`). */
@@ -208,5 +221,6 @@ export function inspectDocument(
   return objectText(
     Object.entries(doc).filter(([k]) => !omit.includes(k)),
     p,
+    0,
   );
 }

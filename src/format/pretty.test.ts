@@ -1,5 +1,8 @@
 /* eslint-disable no-control-regex -- these tests look for raw control characters and ANSI escapes */
-import { Binary, Int32, Long, Timestamp } from 'bson';
+import { Binary, Int32, Long, Timestamp, type Document } from 'bson';
+import { nestedDocument } from '../transcode/bson-samples.test-util.js';
+import { createEventFormatter } from './index.js';
+import { inspectValue, MAX_DEPTH } from './inspect.js';
 import { createPrettyFormatter } from './pretty.js';
 import { event, OID } from './samples.test-util.js';
 
@@ -234,5 +237,76 @@ describe('pretty: colour', () => {
   ])('%s is coloured %j', (op, code) => {
     const line = createPrettyFormatter({ color: true, timeZone: 'UTC' })(event(op));
     expect(line).toContain(`${code}${op}\x1b[39m`);
+  });
+});
+
+describe('deeply nested documents (issue 8)', () => {
+  /** `{ a: [ { a: [ … ] } ] }`: `depth` levels, arrays at odd levels, built without recursion. */
+  function nested(depth: number): Document {
+    let value: unknown = {};
+    for (let level = depth - 1; level >= 0; level--) {
+      value = level % 2 === 1 ? [value] : { a: value };
+    }
+    return value as Document;
+  }
+
+  /** What inspectValue prints for nested(levels) cut at 100 levels. */
+  function cut(levels: number): string {
+    let open = '';
+    let close = '';
+    for (let level = 0; level < Math.min(levels, MAX_DEPTH); level++) {
+      open += level % 2 === 1 ? '[ ' : '{ a: ';
+      close = (level % 2 === 1 ? ' ]' : ' }') + close;
+    }
+    return `${open}${MAX_DEPTH % 2 === 1 ? '[…]' : '{…}'}${close}`;
+  }
+
+  test('5,000 levels print cut at 100 as {…}/[…], never a RangeError, in every place', () => {
+    const deep = nested(5_000);
+    expect(inspectValue(deep)).toBe(cut(5_000));
+    const insert = pretty(
+      event('insert', { fullDocument: { _id: 1, d: deep }, documentKey: { _id: 1 } }),
+    );
+    expect(insert).toContain(`insert       shop.orders 1 { d: ${cut(5_000).slice(0, 40)}`);
+    expect(insert).toContain('[…]');
+    const update = pretty(
+      event('update', {
+        documentKey: { _id: deep },
+        updateDescription: { updatedFields: { d: deep }, removedFields: ['d.a'] },
+        fullDocumentBeforeChange: { _id: 1, d: deep },
+      }),
+    );
+    expect(update).toContain('$set { d: { a: [ ');
+    expect(update).toContain('$unset [');
+    const ddl = pretty(event('modify', { operationDescription: deep }));
+    expect(ddl).toContain('{…}');
+    expect(
+      createPrettyFormatter({ color: true, timeZone: 'UTC' })(
+        event('insert', { fullDocument: deep }),
+      ),
+    ).toContain('…');
+  });
+
+  test('the bytes path (deserialize, then pretty) survives 5,000 levels too', () => {
+    // { operationType: 'insert', fullDocument: <5,000 levels> } as BSON bytes.
+    const body = Buffer.concat([
+      Buffer.from('\x02operationType\x00\x07\x00\x00\x00insert\x00', 'latin1'),
+      Buffer.from('\x03fullDocument\x00', 'latin1'),
+      nestedDocument(5_000, true),
+      Buffer.from([0]),
+    ]);
+    const length = Buffer.alloc(4);
+    length.writeInt32LE(body.length + 4);
+    const line = createEventFormatter({ format: 'pretty', color: false, timeZone: 'UTC' })(
+      Buffer.concat([length, body]),
+      0,
+    );
+    expect(line).toMatch(/^--:--:--\.--- insert {7}\{ a: \[ \{ a: \[ /);
+    expect(line).toContain('{…}');
+  });
+
+  test('100 levels and fewer print whole', () => {
+    expect(inspectValue(nested(100))).not.toContain('…');
+    expect(inspectValue(nested(101))).toContain('…');
   });
 });

@@ -34,6 +34,12 @@ describe('isTransient', () => {
       false,
     ],
     ['47 no matching document', serverError(47, 'no pre-image'), false],
+    // Resume errors are never retried, whatever --retry-for says.
+    ['286 history lost, unlabelled', serverError(286, 'gone'), false],
+    ['280 fatal', serverError(280, 'cannot resume'), false],
+    ['260 invalid resume token', serverError(260, 'bad token'), false],
+    ['50811 bad KeyString', serverError(50811, 'unknown type'), false],
+    ['40647 no _data', serverError(40647, 'no _data'), false],
     ['a plain error', new Error('bug'), false],
   ])('%s', (_name, error, expected) => {
     expect(isTransient(error)).toBe(expected);

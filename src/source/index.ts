@@ -13,7 +13,7 @@
 // getMore in flight, so at most one batch of ≤ 16 MiB waits in memory).
 import type { Document } from 'bson';
 import { MongoError, MongoNetworkError, type MongoClient } from 'mongodb';
-import { formatDuration } from '../duration.js';
+import { formatDuration, formatElapsed } from '../duration.js';
 import { ConnectError, ExitCode, TailError, UsageError } from '../errors.js';
 import type { WatchTarget } from '../namespace.js';
 import type { ResumeToken, StartPosition, TailOptions } from '../options.js';
@@ -26,7 +26,7 @@ import { ResumePosition } from './position.js';
 import { DEFAULT_RETRY, Reopen, type RetryPolicy } from './reopen.js';
 
 export { tokenTime } from './position.js';
-export { DEFAULT_RETRY, type RetryPolicy } from './reopen.js';
+export { DEFAULT_RETRY, type RetryDelays, type RetryPolicy } from './reopen.js';
 export { isTransient, toStreamError } from './diagnose.js';
 
 /** How many bytes of events one getMore asks for when the user set no --batch-size. */
@@ -251,17 +251,26 @@ export class ChangeSource {
   private async recover(error: unknown): Promise<void> {
     if (!isTransient(error)) throw toStreamError(error, this.position.current, this.opts);
     const retry = this.reopen.failed();
-    const { maxTries } = this.reopen.policy;
+    const { retryForMs } = this.reopen.policy;
     if (retry === undefined) {
+      const tries = this.reopen.tries;
+      const spent =
+        retryForMs === 0
+          ? '(--retry-for 0)'
+          : `within --retry-for ${formatDuration(retryForMs)} (${tries} ${tries === 1 ? 'try' : 'tries'} ` +
+            `in ${formatElapsed(this.reopen.elapsedMs)})`;
       throw new ConnectError(
         `lost the change stream from ${redactUri(this.opts.uri)} and could not re-open it ` +
-          `after ${maxTries} tries: ${messageOf(error)}`,
+          `${spent}: ${messageOf(error)}`,
         'the token file (if any) holds the last position; run again to continue from there',
       );
     }
+    const limit = Number.isFinite(retryForMs)
+      ? `giving up after ${formatDuration(retryForMs)}`
+      : 'retrying forever';
     this.note(
       `change stream interrupted (${messageOf(error)}); re-opening from the last position ` +
-        `in ${formatDuration(retry.delayMs)} (try ${retry.attempt} of ${maxTries})`,
+        `in ${formatDuration(retry.delayMs)} (failing for ${formatElapsed(retry.elapsedMs)}, ${limit})`,
     );
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, retry.delayMs);

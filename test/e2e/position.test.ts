@@ -370,7 +370,16 @@ describe('positions that cannot be resumed', () => {
         await client.close();
       }
       server.truncateOplog();
-      const result = await runCli(['--uri', server.uri, '--since', '1,1', `${db}.c`]);
+      // A resume error is never retried, however long --retry-for allows.
+      const result = await runCli([
+        '--uri',
+        server.uri,
+        '--since',
+        '1,1',
+        '--retry-for',
+        'forever',
+        `${db}.c`,
+      ]);
       expect(result.code).toBe(4);
       expect(result.stdout).toBe('');
       expect(result.stderr).toBe(
@@ -414,7 +423,7 @@ describe('re-opening after failures the driver does not resume from', () => {
     const appName = `reopen-${db}`.slice(0, 60);
     const own = `${uri()}${uri().includes('?') ? '&' : '?'}appName=${appName}`;
     const run = startCli(['--uri', own, '--since', since, '-n', '4', `${db}.c`], {
-      retry: { maxTries: 5, baseDelayMs: 10, maxDelayMs: 50 },
+      retry: { baseDelayMs: 10, maxDelayMs: 50 },
     });
     await insertMany(db, 'c', 1, 2);
     await run.waitForLines(2);
@@ -437,14 +446,14 @@ describe('re-opening after failures the driver does not resume from', () => {
       expect(result.code).toBe(0);
       expect(ids(result.stdout)).toEqual([1, 2, 3, 4]);
       expect(result.stderr).toMatch(
-        /^mongo-tail: change stream interrupted \(.*\); re-opening from the last position in \d+ms \(try 2 of 5\)\n/,
+        /^mongo-tail: change stream interrupted \(.*\); re-opening from the last position in \d+ms \(failing for 0\.0s, giving up after 1m\)\n/,
       );
     } finally {
       await client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
     }
   });
 
-  test('a failure that keeps coming: bounded tries, then exit 3 with the last position kept', async () => {
+  test('a failure that keeps coming: re-opened for --retry-for, then exit 3 with the last position kept', async () => {
     const db = uniqueDbName('reopen_fail');
     const appName = `fail-${db}`.slice(0, 60);
     const own = `${uri()}${uri().includes('?') ? '&' : '?'}appName=${appName}`;
@@ -460,16 +469,39 @@ describe('re-opening after failures the driver does not resume from', () => {
     }
     try {
       // --idle-timeout shorter than the outage: an outage is a failure (3), never "idle" (0).
-      const result = await runCli(['--uri', own, '--idle-timeout', '150ms', `${db}.c`], {
-        retry: { maxTries: 3, baseDelayMs: 250, maxDelayMs: 500 },
-      });
+      const started = Date.now();
+      const result = await runCli(
+        ['--uri', own, '--idle-timeout', '150ms', '--retry-for', '1500ms', `${db}.c`],
+        { retry: { baseDelayMs: 250, maxDelayMs: 500 } },
+      );
+      const took = Date.now() - started;
       expect(result.code).toBe(3);
       expect(result.stdout).toBe('');
       const lines = result.stderr.trimEnd().split('\n');
-      expect(lines.filter((l) => l.includes('change stream interrupted'))).toHaveLength(2);
-      expect(lines.at(-2)).toMatch(/^mongo-tail: lost the change stream from .* after 3 tries: /);
+      const notes = lines.filter((l) => l.includes('change stream interrupted'));
+      // Waits of 125-250, 250-500, then 250-500 ms: 3 to 5 re-opens fit in 1.5 s.
+      expect(notes.length).toBeGreaterThanOrEqual(3);
+      // Each note says the real time it has been failing, growing.
+      const elapsed = notes.map((l) =>
+        Number(/failing for (\d+\.\d)s, giving up after 1\.5s\)$/.exec(l)?.[1]),
+      );
+      expect(elapsed[0]).toBe(0);
+      expect(elapsed.every((e, i) => i === 0 || e >= (elapsed[i - 1] ?? 0))).toBe(true);
+      expect(lines.at(-2)).toMatch(
+        /^mongo-tail: lost the change stream from .* and could not re-open it within --retry-for 1\.5s \(\d+ tries in 1\.\ds\): /,
+      );
       expect(lines.at(-1)).toBe(
         'hint: the token file (if any) holds the last position; run again to continue from there',
+      );
+      expect(took).toBeGreaterThanOrEqual(1_500);
+      expect(took).toBeLessThan(6_000);
+
+      // --retry-for 0: the first failure ends the run.
+      const once = await runCli(['--uri', own, '--retry-for', '0', `${db}.c`]);
+      expect(once.code).toBe(3);
+      expect(once.stderr).not.toContain('change stream interrupted');
+      expect(once.stderr).toMatch(
+        /^mongo-tail: lost the change stream from .* and could not re-open it \(--retry-for 0\): /,
       );
     } finally {
       await client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });

@@ -1,5 +1,6 @@
 // A few runs of the real bin (bin/mongo-tail.js → dist/) as a separate process, with a pinned
-// environment: help, exit codes, EPIPE through `| head -n 1`, SIGINT, and the token-file lock.
+// environment: help, exit codes, EPIPE through `| head -n 1`, SIGINT, SIGHUP, a second signal,
+// and the token-file lock.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -245,7 +246,7 @@ test('SIGINT: exit 130, the token of the printed events saved, the lock released
   expect(second.code).toBe(2);
   expect(second.stderr).toBe(
     `mongo-tail: token file ${file} is in use by another mongo-tail (pid ${child.pid})\n` +
-      `hint: two processes cannot share one token file; if pid ${child.pid} is not mongo-tail, remove ${file}.lock\n`,
+      `hint: two processes cannot share one token file; if pid ${child.pid} is not mongo-tail, remove ${file}.mongo-tail.lock\n`,
   );
 
   child.kill('SIGINT');
@@ -258,5 +259,63 @@ test('SIGINT: exit 130, the token of the printed events saved, the lock released
   const last = JSON.parse(lines[1] ?? '{}') as { _id: { _data: string } };
   const saved = await loadToken(file);
   expect(saved !== undefined && saved._data >= last._id._data).toBe(true);
-  expect(existsSync(`${file}.lock`)).toBe(false);
+  expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
+}, 20_000);
+
+test('SIGHUP stops like SIGTERM: exit 129, the token saved, the lock released', async () => {
+  const db = uniqueDbName('sighup');
+  const file = join(dir, `${db}.json`);
+  const since = await clusterTime(client);
+  await client
+    .db(db)
+    .collection<AnyDoc>('c')
+    .insertMany([{ _id: 1 }, { _id: 2 }]);
+  const child = spawn(
+    process.execPath,
+    [BIN, '--uri', testUri(), '--since', since, '--token-file', file, `${db}.c`],
+    { env: ENV, cwd: ROOT },
+  );
+  const run = collect(child);
+  await eventually(() => run.stdout().split('\n').filter(Boolean).length >= 2, 8000, 'two lines');
+  child.kill('SIGHUP');
+  const result = await run;
+  expect(result).toMatchObject({ code: 129, signal: null, stderr: '' });
+  const lines = result.stdout.split('\n').filter(Boolean);
+  expect(lines).toHaveLength(2);
+  const last = JSON.parse(lines[1] ?? '{}') as { _id: { _data: string } };
+  const saved = await loadToken(file);
+  expect(saved !== undefined && saved._data >= last._id._data).toBe(true);
+  expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
+}, 20_000);
+
+test('a second Ctrl-C while stopping (stdout stuck) ends the process at once', async () => {
+  const db = uniqueDbName('twice');
+  const since = await clusterTime(client);
+  // ~400 KB of events: far more than a pipe holds, so the stop waits for stdout.
+  await client
+    .db(db)
+    .collection<AnyDoc>('c')
+    .insertMany(Array.from({ length: 200 }, (_, i) => ({ _id: i, pad: 'x'.repeat(2000) })));
+  const child = spawn(process.execPath, [BIN, '--uri', testUri(), '--since', since, `${db}.c`], {
+    env: ENV,
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // stdout is never read: its pipe fills and stays full.
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  await new Promise((r) => setTimeout(r, 2000)); // connected, read, and stuck on stdout
+  child.kill('SIGINT');
+  await new Promise((r) => setTimeout(r, 50));
+  const second = Date.now();
+  child.kill('SIGINT');
+  const result = await exited;
+  // The first SIGINT alone waits up to 500 ms for stdout before saving and exiting 130.
+  expect(result).toEqual({ code: null, signal: 'SIGINT' });
+  expect(Date.now() - second).toBeLessThan(400);
+  expect(stderr).toBe('');
+  child.stdout?.destroy();
 }, 20_000);

@@ -89,7 +89,7 @@ test('SIGINT while stdout is blocked: exit 130 quickly, token of the lines stdou
   const saved = await loadToken(file);
   const second = JSON.parse(stdout.lines[1] ?? '{}') as { _id: { _data: string } };
   expect(saved?._data).toBe(second._id._data);
-  expect(existsSync(`${file}.lock`)).toBe(false);
+  expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
   const next = await runCli([
     '--uri',
     testUri(),
@@ -123,7 +123,7 @@ test('a closed stderr does not crash the run: exit 0, token saved, lock released
   const { readFile } = await import('node:fs/promises');
   expect((await readFile(rcFile, 'utf8')).trim()).toBe('0');
   expect(await loadToken(file)).toBeDefined();
-  expect(existsSync(`${file}.lock`)).toBe(false);
+  expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
 }, 20_000);
 
 test('a mongodb+srv name that does not resolve: exit 3, password hidden', async () => {
