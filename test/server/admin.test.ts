@@ -42,6 +42,7 @@ describe('admin handlers (no socket)', () => {
   test('hello on a replica set: every field clients rely on, in the real order', async () => {
     const reply = await adminCommands.hello!({ hello: 1 }, ctxFor(fakeState('replset')));
     expect(Object.keys(reply)).toEqual([
+      'topologyVersion',
       'hosts',
       'setName',
       'setVersion',
@@ -82,7 +83,8 @@ describe('admin handlers (no socket)', () => {
     expect(reply.maxWriteBatchSize).toEqual(new Int32(100000));
     expect(reply.lastWrite.opTime.ts).toEqual(new Timestamp({ t: 1_700_000_000, i: 3 }));
     expect(reply.lastWrite.lastWriteDate).toEqual(new Date(1_700_000_000_000));
-    expect(reply).not.toHaveProperty('topologyVersion');
+    expect(reply.topologyVersion.processId).toBeInstanceOf(ObjectId);
+    expect(reply.topologyVersion.counter).toEqual(Long.ZERO);
     expect(reply).not.toHaveProperty('compression');
   });
 
@@ -110,6 +112,7 @@ describe('admin handlers (no socket)', () => {
       expect(reply).not.toHaveProperty(key);
     }
     expect(reply.isWritablePrimary).toBe(true);
+    expect(Object.keys(reply).slice(0, 2)).toEqual(['isWritablePrimary', 'topologyVersion']);
     expect(reply.logicalSessionTimeoutMinutes).toEqual(new Int32(30));
   });
 

@@ -5,12 +5,16 @@ import type { Socket } from 'node:net';
 import { type Document, Double, Int32 } from 'bson';
 import { CLOSE_CONNECTION, type DispatchResult, dispatchLegacy, dispatchMsg } from './dispatch.js';
 import type { AuthenticatedUser, ConnectionInfo, ServerState } from './types.js';
+import { isAwaitableHello, nextExhaustHello } from './awaitable-hello.js';
 import {
+  EXHAUST_ALLOWED,
   FrameReader,
   MORE_TO_COME,
   type Message,
   OP_MSG,
   OP_QUERY,
+  type OpMsg,
+  type OpQuery,
   ProtocolError,
   encodeOpMsg,
   encodeOpReply,
@@ -64,6 +68,7 @@ export class Connection implements ConnectionInfo {
   /** `host:port` of the client, for `whatsmyuri`. */
   readonly remote: string;
   private isClosed = false;
+  private isStreaming = false;
   private readonly reader = new FrameReader();
   private queue: Promise<void> = Promise.resolve();
   private readonly closeListeners: (() => void)[] = [];
@@ -85,10 +90,22 @@ export class Connection implements ConnectionInfo {
     return this.isClosed;
   }
 
-  /** Runs `listener` once the socket is gone (at once if it already is). */
-  onClose(listener: () => void): void {
-    if (this.isClosed) listener();
-    else this.closeListeners.push(listener);
+  /** Whether this connection carries an exhaust hello stream: a driver's monitor. */
+  get streaming(): boolean {
+    return this.isStreaming;
+  }
+
+  /** Runs `listener` once the socket is gone (at once if it already is); returns its remover. */
+  onClose(listener: () => void): () => void {
+    if (this.isClosed) {
+      listener();
+      return () => undefined;
+    }
+    this.closeListeners.push(listener);
+    return () => {
+      const i = this.closeListeners.indexOf(listener);
+      if (i >= 0) this.closeListeners.splice(i, 1);
+    };
   }
 
   /** Destroys the socket: what a network failure looks like to the client. */
@@ -132,34 +149,60 @@ export class Connection implements ConnectionInfo {
       this.close(); // a server never receives OP_REPLY
       return;
     }
+    let request = message.opCode === OP_MSG ? message.body : message.query;
+    const exhaust = message.opCode === OP_MSG && (message.flagBits & EXHAUST_ALLOWED) !== 0;
+    if (exhaust && isAwaitableHello(request)) this.isStreaming = true;
+    let result = await this.run(message, request);
+    let responseTo = message.header.requestID;
+    for (;;) {
+      if (result === undefined) return;
+      // moreToCome: the client expects no answer (e.g. endSessions).
+      if (message.opCode === OP_MSG && message.flagBits & MORE_TO_COME) return;
+      // An exhaust hello's answer says moreToCome and the server answers again, unasked, each
+      // reply responding to the one before (server-monitoring.md, "Streaming protocol").
+      const next = exhaust ? nextExhaustHello(request, result) : undefined;
+      // A reply finished while the server hangs (an awaiting getMore) waits too.
+      if (this.gate.hung) await this.gate.wait();
+      responseTo = this.reply(message.opCode, responseTo, result, next ? MORE_TO_COME : 0);
+      if (next === undefined || this.isClosed) return;
+      request = next;
+      result = await this.run(message, request);
+    }
+  }
+
+  /** Dispatches one command; `undefined` when the connection was closed instead. */
+  private async run(message: OpMsg | OpQuery, body: Document): Promise<Document | undefined> {
     let result: DispatchResult;
     try {
       result =
         message.opCode === OP_MSG
-          ? await dispatchMsg(message.body, this.server, this)
-          : await dispatchLegacy(message.fullCollectionName, message.query, this.server, this);
+          ? await dispatchMsg(body, this.server, this)
+          : await dispatchLegacy(message.fullCollectionName, body, this.server, this);
     } catch (err) {
       // dispatch turns handler failures into replies; reaching here is a bug in the server.
       if (debug()) console.error(`[test-server] conn${this.id}:`, err);
       this.close();
-      return;
+      return undefined;
     }
     if (result === CLOSE_CONNECTION) {
       this.close();
-      return;
+      return undefined;
     }
-    // moreToCome: the client expects no answer (e.g. endSessions).
-    if (message.opCode === OP_MSG && message.flagBits & MORE_TO_COME) return;
-    // A reply finished while the server hangs (an awaiting getMore) waits too.
-    if (this.gate.hung) await this.gate.wait();
-    this.reply(message.opCode, message.header.requestID, result);
+    return result;
   }
 
-  private reply(opCode: typeof OP_MSG | typeof OP_QUERY, responseTo: number, body: Document): void {
+  /** Sends `body` in answer to `responseTo`; returns the reply's own requestID. */
+  private reply(
+    opCode: typeof OP_MSG | typeof OP_QUERY,
+    responseTo: number,
+    body: Document,
+    flagBits = 0,
+  ): number {
+    const requestID = nextRequestId++;
     const encode = (doc: Document): Buffer =>
       opCode === OP_MSG
-        ? encodeOpMsg({ requestID: nextRequestId++, responseTo, body: doc })
-        : encodeOpReply({ requestID: nextRequestId++, responseTo, documents: [doc] });
+        ? encodeOpMsg({ requestID, responseTo, flagBits, body: doc })
+        : encodeOpReply({ requestID, responseTo, documents: [doc] });
     let bytes: Buffer;
     try {
       bytes = encode(body);
@@ -173,6 +216,7 @@ export class Connection implements ConnectionInfo {
       });
     }
     this.write(bytes);
+    return requestID;
   }
 
   /** A message that framed correctly but does not parse: answer with its error, or hang up. */

@@ -20,6 +20,7 @@ import {
   failPointCommands,
   failPointsOf,
 } from './commands/failpoints.js';
+import { topologyOf } from './topology.js';
 import type {
   CommandContext,
   CommandHandler,
@@ -85,6 +86,15 @@ const RETRIABLE_CODES: ReadonlySet<number> = new Set([
   6, 7, 89, 91, 134, 189, 262, 317, 358, 384, 402, 406, 407, 412, 9001, 10107, 11600, 11602, 13435,
   13436,
 ]);
+/**
+ * The NotPrimaryError category. On a replica set mongod adds its topologyVersion to these errors,
+ * injected ones included (appendErrorLabelsAndTopologyVersion in service_entry_point_common.cpp;
+ * jstests/replsets/notprimary_errors_return_topology_version.js), so a driver can tell a stale
+ * error from news (SDAM spec, "topologyVersion": an error no newer than what the monitor saw
+ * does not mark the server Unknown). Shutdown errors carry one only in quiesce mode, which this
+ * server has not.
+ */
+const NOT_PRIMARY_CODES: ReadonlySet<number> = new Set([189, 10058, 10107, 11602, 13435, 13436]);
 /** The NonResumableChangeStreamError category. */
 const NON_RESUMABLE_CODES: ReadonlySet<number> = new Set([280, 286]);
 
@@ -328,6 +338,10 @@ function finish(reply: Document, server: ServerState): Document {
   if (okValue === undefined) reply.ok = new Double(1);
   else if (!(reply.ok instanceof Double)) reply.ok = new Double(okValue);
   if (server.topology !== 'replset') return reply;
+  const code = numeric(reply.code);
+  if ((reply.ok as Double).value === 0 && code !== undefined && NOT_PRIMARY_CODES.has(code)) {
+    reply.topologyVersion = topologyOf(server).topologyVersion;
+  }
   const now = server.oplog.lastTimestamp;
   const operationTime = (reply.operationTime as Timestamp | undefined) ?? now;
   delete reply.$clusterTime;

@@ -36,7 +36,10 @@ export interface TestServer {
   readonly state: ServerState;
   /** Closes the listener, every client socket and the oplog's timer. */
   stop(): Promise<void>;
-  /** Destroys every open client socket, as a network failure would. */
+  /**
+   * Destroys every open client socket, as a network failure would; drivers' monitor streams
+   * (exhaust hellos) go 100 ms after the rest.
+   */
   dropConnections(): void;
   /** Drops the oplog's history (resuming from before now then fails with 286). */
   truncateOplog(): void;
@@ -112,8 +115,29 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const uri =
     topology === 'replset' ? `mongodb://${me}/?replicaSet=${DEFAULT_SET_NAME}` : `mongodb://${me}/`;
 
-  const dropConnections = (): void => {
+  const closeAll = (): void => {
     for (const conn of [...connections]) conn.close();
+  };
+
+  // Monitors' hello streams are cut a moment after the other sockets. Cut together, the Node
+  // driver's streaming monitor may see it first: it marks the server Unknown and clears the pool
+  // before a write in flight on a dropped socket fails, and that write, on a stale connection,
+  // is then not retried (mongodb lib/sdam/server.js `decorateCommandError`). Tests that drop
+  // connections mean the application's sockets to fail, as they did when monitors polled.
+  const MONITOR_DROP_DELAY_MS = 100;
+  const monitorDrops = new Set<NodeJS.Timeout>();
+  const dropConnections = (): void => {
+    const monitors: Connection[] = [];
+    for (const conn of [...connections]) {
+      if (conn.streaming) monitors.push(conn);
+      else conn.close();
+    }
+    if (monitors.length === 0) return;
+    const timer = setTimeout(() => {
+      monitorDrops.delete(timer);
+      for (const conn of monitors) conn.close();
+    }, MONITOR_DROP_DELAY_MS);
+    monitorDrops.add(timer);
   };
 
   let stopping: Promise<void> | undefined;
@@ -121,7 +145,9 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     stopping ??= new Promise<void>((resolve) => {
       listener.close(() => resolve());
       gate.release();
-      dropConnections();
+      for (const timer of monitorDrops) clearTimeout(timer);
+      monitorDrops.clear();
+      closeAll();
       oplog.close();
     });
     return stopping;

@@ -1,8 +1,8 @@
 // What the server says about itself: the hello / isMaster reply of a single-node replica set's
-// primary or of a standalone, reporting MongoDB 8.0. `topologyVersion` is deliberately absent:
-// without it drivers poll hello instead of holding an exhaust stream open (wire-protocol.md).
+// primary or of a standalone, reporting MongoDB 8.0. Every reply carries `topologyVersion`, so
+// drivers monitor with the streaming protocol (awaitable-hello.ts), as against a real 4.4+ server.
 import { type Document, Double, Int32, Long, ObjectId, type Timestamp } from 'bson';
-import type { CommandContext, ServerState } from './types.js';
+import type { CommandContext, ConnectionInfo, ServerState } from './types.js';
 
 export const SERVER_VERSION = '8.0.4';
 export const VERSION_ARRAY: readonly number[] = [8, 0, 4, 0];
@@ -25,6 +25,45 @@ export class Topology {
   /** Open client connections, and every connection ever accepted. */
   connectionsCurrent = 0;
   connectionsCreated = 0;
+  /**
+   * `topologyVersion.processId`: new for each server process (mongod draws it at startup), so a
+   * client that sees another one knows it talks to a restarted server.
+   */
+  readonly processId = new ObjectId();
+  /** `topologyVersion.counter`: only a significant topology change (`changed()`) moves it. */
+  counter = Long.ZERO;
+  /** Awaiting hellos, answered by a change. */
+  private readonly waiters = new Set<() => void>();
+
+  get topologyVersion(): Document {
+    return { processId: this.processId, counter: this.counter };
+  }
+
+  /**
+   * A significant topology change (server-monitoring.md): bumps the counter and answers every
+   * awaiting hello at once. This server has no step-down or reconfig, so only tests call it.
+   */
+  changed(): void {
+    this.counter = this.counter.add(1);
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Resolves after `ms`, on a change, or when `connection` closes; leaves no timer behind. */
+  async waitForChange(ms: number, connection: ConnectionInfo): Promise<void> {
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const timer = setTimeout(wake, ms);
+    this.waiters.add(wake);
+    // On a connection closed already, this wakes at once.
+    const stopWatching = connection.onClose?.(wake);
+    try {
+      await woken;
+    } finally {
+      clearTimeout(timer);
+      this.waiters.delete(wake);
+      stopWatching?.();
+    }
+  }
 }
 
 const topologies = new WeakMap<ServerState, Topology>();
@@ -62,6 +101,8 @@ export function helloReply(cmd: Document, ctx: CommandContext, legacy: boolean):
   const reply: Document = {};
   if (cmd.helloOk !== undefined && legacy) reply.helloOk = true;
   if (server.topology === 'replset') {
+    // A replica-set member writes topologyVersion first, a standalone after isWritablePrimary.
+    reply.topologyVersion = topo.topologyVersion;
     const last = server.oplog.lastTimestamp;
     const lastDate = timestampDate(last);
     reply.hosts = [server.me];
@@ -80,6 +121,7 @@ export function helloReply(cmd: Document, ctx: CommandContext, legacy: boolean):
     };
   } else {
     reply[legacy ? 'ismaster' : 'isWritablePrimary'] = true;
+    reply.topologyVersion = topo.topologyVersion;
   }
   reply.maxBsonObjectSize = new Int32(MAX_BSON_OBJECT_SIZE);
   reply.maxMessageSizeBytes = new Int32(MAX_MESSAGE_SIZE_BYTES);

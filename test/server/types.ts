@@ -23,6 +23,11 @@ export interface ConnectionInfo {
   appName?: string;
   /** Set once the client disconnects; awaiting getMores stop waiting. */
   readonly closed: boolean;
+  /**
+   * Runs `listener` once the client disconnects (at once if it has); returns a function that
+   * unregisters it. Absent on the stand-in connections of handler unit tests.
+   */
+  onClose?(listener: () => void): () => void;
   /** The user this connection authenticated as (commands/auth.ts), if any. */
   authenticatedUser?: AuthenticatedUser;
 }

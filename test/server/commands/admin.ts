@@ -2,6 +2,7 @@
 // parameter probes (mongosh, pymongo), sessions, and a minimal status for people poking around.
 import * as os from 'node:os';
 import { type Document, Double, Int32, Long } from 'bson';
+import { awaitHello } from '../awaitable-hello.js';
 import { fail } from '../errors.js';
 import {
   MAX_BSON_OBJECT_SIZE,
@@ -17,8 +18,15 @@ import type { CommandContext, CommandHandler } from '../types.js';
 
 const ok = (fields: Document = {}): Document => ({ ...fields, ok: new Double(1) });
 
-const hello: CommandHandler = (cmd, ctx) => helloReply(cmd, ctx, false);
-const isMaster: CommandHandler = (cmd, ctx) => helloReply(cmd, ctx, true);
+// An awaitable hello (topologyVersion + maxAwaitTimeMS) waits first, then reports the state then.
+const hello: CommandHandler = async (cmd, ctx) => {
+  await awaitHello(cmd, ctx);
+  return helloReply(cmd, ctx, false);
+};
+const isMaster: CommandHandler = async (cmd, ctx) => {
+  await awaitHello(cmd, ctx);
+  return helloReply(cmd, ctx, true);
+};
 
 const ping: CommandHandler = () => ok();
 
