@@ -66,7 +66,8 @@ test('--split-large-events: the ~18 MB event prints whole, once; the token is it
   expect(replace).not.toHaveProperty('splitEvent');
   expect((replace?.fullDocument?.v as string).length).toBe(NINE_MB);
   expect((replace?.fullDocumentBeforeChange?.v as string).length).toBe(NINE_MB);
-  expect(replace?.fullDocument?.v).toMatch(/^b+$/);
+  // A plain comparison: a regex over 9 MB can exhaust V8's regex stack.
+  expect(replace?.fullDocument?.v === 'b'.repeat(NINE_MB)).toBe(true);
   expect(small?.documentKey).toEqual({ _id: 2 });
   // Each key once: the fragments' fields were merged, not repeated.
   expect(Object.keys(replace ?? {}).sort()).toEqual(
