@@ -66,25 +66,29 @@ export function mongoTail(root: string, format: 'json' | 'canonical' | 'pretty')
   };
 }
 
+/** A loop script that takes `URI DB COLL TOKEN N` on its command line. */
+function loopScript(
+  root: string,
+  cmd: string,
+  script: string[],
+): (t: Target) => ReturnType<Contender['command']> {
+  return (t) => ({
+    cmd,
+    args: [...script, t.uri, t.db, t.coll, t.token, String(t.events)],
+    cwd: root,
+    env: pinnedEnv(),
+  });
+}
+
 /** The hand-written Node driver loop (scripts/bench/driver-loop.mjs). */
 export function driverLoop(root: string): Contender {
   return {
     key: 'driver',
     name: 'driver loop (Node)',
     how: 'for await (e of watch()) console.log(EJSON.stringify(e))',
-    command: (t) => ({
-      cmd: process.execPath,
-      args: [
-        path.join(root, 'scripts', 'bench', 'driver-loop.mjs'),
-        t.uri,
-        t.db,
-        t.coll,
-        t.token,
-        String(t.events),
-      ],
-      cwd: root,
-      env: pinnedEnv(),
-    }),
+    command: loopScript(root, process.execPath, [
+      path.join(root, 'scripts', 'bench', 'driver-loop.mjs'),
+    ]),
   };
 }
 
@@ -93,19 +97,7 @@ function pymongo(root: string): Contender {
     key: 'pymongo',
     name: 'pymongo loop',
     how: 'for change in watch(): print(dumps(change, RELAXED_JSON_OPTIONS))',
-    command: (t) => ({
-      cmd: PYTHON,
-      args: [
-        path.join(root, 'scripts', 'bench', 'pymongo-loop.py'),
-        t.uri,
-        t.db,
-        t.coll,
-        t.token,
-        String(t.events),
-      ],
-      cwd: root,
-      env: pinnedEnv(),
-    }),
+    command: loopScript(root, PYTHON, [path.join(root, 'scripts', 'bench', 'pymongo-loop.py')]),
   };
 }
 
@@ -141,20 +133,11 @@ function rawBatches(root: string): Contender {
     key: 'raw',
     name: 'raw batches (no decode)',
     how: 'OP_MSG aggregate/getMore over a socket, counts batch elements',
-    command: (t) => ({
-      cmd: process.execPath,
-      args: [
-        '--import',
-        './test/register.mjs',
-        path.join('scripts', 'bench', 'raw-batches.ts'),
-        t.uri,
-        t.db,
-        t.coll,
-        t.token,
-        String(t.events),
-      ],
-      cwd: root,
-    }),
+    command: loopScript(root, process.execPath, [
+      '--import',
+      './test/register.mjs',
+      path.join('scripts', 'bench', 'raw-batches.ts'),
+    ]),
   };
 }
 
