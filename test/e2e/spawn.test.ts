@@ -222,48 +222,9 @@ test('piped into head -n 1: EPIPE ends the run quietly, exit 0, token saved', as
   expect(await loadToken(file)).toBeDefined();
 }, 20_000);
 
-test('SIGINT: exit 130, the token of the printed events saved, the lock released', async () => {
-  const db = uniqueDbName('sigint');
-  const file = join(dir, `${db}.json`);
-  const since = await clusterTime(client);
-  await client
-    .db(db)
-    .collection<AnyDoc>('c')
-    .insertMany([{ _id: 1 }, { _id: 2 }]);
-  const child = spawn(
-    process.execPath,
-    [BIN, '--uri', testUri(), '--since', since, '--token-file', file, `${db}.c`],
-    {
-      env: ENV,
-      cwd: ROOT,
-    },
-  );
-  const run = collect(child);
-  await eventually(() => run.stdout().split('\n').filter(Boolean).length >= 2, 8000, 'two lines');
-
-  // A second process on the same token file is refused while the first holds it.
-  const second = await bin(['--uri', testUri(), '--token-file', file, `${db}.c`]);
-  expect(second.code).toBe(2);
-  expect(second.stderr).toBe(
-    `mongo-tail: token file ${file} is in use by another mongo-tail (pid ${child.pid})\n` +
-      `hint: two processes cannot share one token file; if pid ${child.pid} is not mongo-tail, remove ${file}.mongo-tail.lock\n`,
-  );
-
-  child.kill('SIGINT');
-  const result = await run;
-  expect(result.code).toBe(130);
-  expect(result.stderr).toBe('');
-  const lines = result.stdout.split('\n').filter(Boolean);
-  expect(lines).toHaveLength(2);
-  // Saved: at least the last printed event (an idle stream may have moved it further on).
-  const last = JSON.parse(lines[1] ?? '{}') as { _id: { _data: string } };
-  const saved = await loadToken(file);
-  expect(saved !== undefined && saved._data >= last._id._data).toBe(true);
-  expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
-}, 20_000);
-
-test('SIGHUP stops like SIGTERM: exit 129, the token saved, the lock released', async () => {
-  const db = uniqueDbName('sighup');
+/** Two events, and a tailer with a token file that has printed both (still running). */
+async function tailTwoEvents(name: string) {
+  const db = uniqueDbName(name);
   const file = join(dir, `${db}.json`);
   const since = await clusterTime(client);
   await client
@@ -277,15 +238,44 @@ test('SIGHUP stops like SIGTERM: exit 129, the token saved, the lock released', 
   );
   const run = collect(child);
   await eventually(() => run.stdout().split('\n').filter(Boolean).length >= 2, 8000, 'two lines');
-  child.kill('SIGHUP');
-  const result = await run;
-  expect(result).toMatchObject({ code: 129, signal: null, stderr: '' });
-  const lines = result.stdout.split('\n').filter(Boolean);
+  return { db, file, child, run };
+}
+
+/** The run printed both events, saved at least the last one's token and released the lock. */
+async function expectTwoSaved(stdout: string, file: string): Promise<void> {
+  const lines = stdout.split('\n').filter(Boolean);
   expect(lines).toHaveLength(2);
+  // Saved: at least the last printed event (an idle stream may have moved it further on).
   const last = JSON.parse(lines[1] ?? '{}') as { _id: { _data: string } };
   const saved = await loadToken(file);
   expect(saved !== undefined && saved._data >= last._id._data).toBe(true);
   expect(existsSync(`${file}.mongo-tail.lock`)).toBe(false);
+}
+
+test('SIGINT: exit 130, the token of the printed events saved, the lock released', async () => {
+  const { db, file, child, run } = await tailTwoEvents('sigint');
+
+  // A second process on the same token file is refused while the first holds it.
+  const second = await bin(['--uri', testUri(), '--token-file', file, `${db}.c`]);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toBe(
+    `mongo-tail: token file ${file} is in use by another mongo-tail (pid ${child.pid})\n` +
+      `hint: two processes cannot share one token file; if pid ${child.pid} is not mongo-tail, remove ${file}.mongo-tail.lock\n`,
+  );
+
+  child.kill('SIGINT');
+  const result = await run;
+  expect(result.code).toBe(130);
+  expect(result.stderr).toBe('');
+  await expectTwoSaved(result.stdout, file);
+}, 20_000);
+
+test('SIGHUP stops like SIGTERM: exit 129, the token saved, the lock released', async () => {
+  const { file, child, run } = await tailTwoEvents('sighup');
+  child.kill('SIGHUP');
+  const result = await run;
+  expect(result).toMatchObject({ code: 129, signal: null, stderr: '' });
+  await expectTwoSaved(result.stdout, file);
 }, 20_000);
 
 test('a second Ctrl-C while stopping (stdout stuck) ends the process at once', async () => {
