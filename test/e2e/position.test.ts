@@ -506,5 +506,6 @@ describe('re-opening after failures the driver does not resume from', () => {
     } finally {
       await client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
     }
-  });
+    // 1.5 s of outage plus a second run: jest's default 5 s is too tight on a loaded machine.
+  }, 20_000);
 });
