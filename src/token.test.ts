@@ -19,8 +19,8 @@ import {
 } from 'bson';
 import type { Document } from 'bson';
 import { MongoClient } from 'mongodb';
-import { encodeResumeToken } from '../test/server/tokens.js';
-import type { ResumeTokenData } from '../test/server/tokens.js';
+import { encodeResumeToken } from '../test/server/change-stream/tokens.js';
+import type { ResumeTokenData } from '../test/server/change-stream/tokens.js';
 import { startTestServer } from '../test/server/index.js';
 import { decodeToken, describeToken, TokenError } from './token.js';
 
@@ -179,7 +179,7 @@ function roundTrip(data: ResumeTokenData): ReturnType<typeof decodeToken> {
   return decodeToken(EJSON.stringify(token, { relaxed: false }));
 }
 
-describe('tokens from the test server encoder (test/server/tokens.ts) decode to what was encoded', () => {
+describe('tokens from the test server encoder (test/server/change-stream/tokens.ts) decode to what was encoded', () => {
   const keys: [string, unknown][] = [
     ['ObjectId', new ObjectId('65a1b2c3d4e5f6a7b8c9d0e1')],
     ['Int32 1', new Int32(1)],

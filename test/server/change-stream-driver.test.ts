@@ -10,7 +10,7 @@ import {
   Timestamp,
 } from 'mongodb';
 import { startTestServer, type TestServer } from './index.js';
-import { compareTokens, decodeResumeToken } from './tokens.js';
+import { compareTokens, decodeResumeToken } from './change-stream/tokens.js';
 
 type Doc = Document & { _id: number | string };
 

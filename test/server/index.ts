@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import { Connection, HangGate } from './connection.js';
 import { type UserSpec, buildUsers } from './commands/auth.js';
 import { Cursors } from './commands/cursors.js';
-import { prepareEvent } from './event-bytes.js';
+import { prepareEvent } from './change-stream/event-bytes.js';
 import { Oplog } from './oplog.js';
 import { Storage } from './storage.js';
 import { topologyOf } from './topology.js';

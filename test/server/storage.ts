@@ -4,8 +4,8 @@
 // to write; this layer stores it, enforces `_id` and unique indexes, and logs it.
 import { type Document, type Long, ObjectId, UUID, calculateObjectSize } from 'bson';
 import { ServerError, fail } from './errors.js';
-import { type Matcher, compileFilter, getPath, splitPath } from './query.js';
-import type { UpdateDescription } from './update.js';
+import { type Matcher, compileFilter, getPath, splitPath } from './query/index.js';
+import type { UpdateDescription } from './update/index.js';
 import type {
   CollectionApi,
   CollectionOptions,

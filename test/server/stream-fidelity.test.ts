@@ -7,7 +7,7 @@ import { Binary, Int32, type Long, Timestamp } from 'bson';
 import { type ClientSession, type Db, type Document, MongoClient, MongoServerError } from 'mongodb';
 import { Cursors, cursorCommands } from './commands/cursors.js';
 import { startTestServer, type TestServer } from './index.js';
-import { decodeResumeToken, encodeResumeToken, type ResumeToken } from './tokens.js';
+import { decodeResumeToken, encodeResumeToken, type ResumeToken } from './change-stream/tokens.js';
 import type { CommandContext, ServerCursor } from './types.js';
 
 let server: TestServer;

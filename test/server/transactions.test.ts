@@ -2,7 +2,7 @@
 // applyOps per batch or commit, shared cluster time, txnOpIndex, lsid/txnNumber in events.
 import { type Document, MongoClient, MongoServerError } from 'mongodb';
 import { startTestServer, type TestServer } from './index.js';
-import { decodeResumeToken } from './tokens.js';
+import { decodeResumeToken } from './change-stream/tokens.js';
 
 let server: TestServer;
 let client: MongoClient;

@@ -10,7 +10,7 @@ import {
   holdsRawBson,
   serializeWithRaw,
   writePieces,
-} from './raw-bson.js';
+} from './change-stream/raw-bson.js';
 import { EXACT } from './values.js';
 
 export const OP_REPLY = 1;

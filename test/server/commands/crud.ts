@@ -1,8 +1,8 @@
 // Document commands: insert, update, delete, find, findAndModify, count, distinct, aggregate.
-// Handlers read the request, let query.ts / update.ts compute, and let storage.ts store and log.
+// Handlers read the request, let query/ and update/ compute, and let storage.ts store and log.
 import { type Document, Binary, Long, calculateObjectSize } from 'bson';
 import { createHash } from 'node:crypto';
-import { openChangeStream } from '../change-stream.js';
+import { openChangeStream } from '../change-stream/change-stream.js';
 import { ServerError, fail } from '../errors.js';
 import {
   type MatchDetails,
@@ -11,7 +11,7 @@ import {
   compileSort,
   pathLeaves,
   runPipeline,
-} from '../query.js';
+} from '../query/index.js';
 import {
   type Collection,
   DuplicateKeyError,
@@ -20,7 +20,7 @@ import {
   validateCollectionName,
 } from '../storage.js';
 import type { CommandContext, CommandHandler } from '../types.js';
-import { applyUpdate, parseUpdate, upsertDocument } from '../update.js';
+import { applyUpdate, parseUpdate, upsertDocument } from '../update/index.js';
 import {
   bsonType,
   clone,

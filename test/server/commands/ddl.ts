@@ -2,7 +2,7 @@
 // createIndexes, dropIndexes, listCollections, listDatabases, listIndexes.
 import { type Document, Long, calculateObjectSize } from 'bson';
 import { fail } from '../errors.js';
-import { compileFilter } from '../query.js';
+import { compileFilter } from '../query/index.js';
 import {
   type Collection,
   commandOptions,

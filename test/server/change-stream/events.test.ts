@@ -8,9 +8,9 @@ import {
   type EventLookups,
   type EventOptions,
 } from './events.js';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 import { compareTokens, decodeResumeToken } from './tokens.js';
-import type { OplogEntry } from './types.js';
+import type { OplogEntry } from '../types.js';
 
 const UUID_A = new UUID('00112233-4455-6677-8899-aabbccddeeff');
 const TS = new Timestamp({ t: 1700000000, i: 7 });

@@ -23,7 +23,7 @@ import {
   type FullDocumentMode,
   buildEventView,
 } from './events.js';
-import type { OplogEntry } from './types.js';
+import type { OplogEntry } from '../types.js';
 
 /**
  * The options an event of this entry depends on, as a cache key; undefined when the event also

@@ -11,8 +11,8 @@ import {
   serialize,
 } from 'bson';
 import { RawDocumentArray, batchDocuments, holdsRawBson, serializeWithRaw } from './raw-bson.js';
-import { EXACT } from './values.js';
-import { encodeOpMsg, encodeOpReply, parseMessage, type OpMsg } from './wire.js';
+import { EXACT } from '../values.js';
+import { encodeOpMsg, encodeOpReply, parseMessage, type OpMsg } from '../wire.js';
 
 function docs(n: number): Document[] {
   return Array.from({ length: n }, (_, i) => ({

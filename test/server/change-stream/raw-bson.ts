@@ -3,7 +3,7 @@
 // as one BSON array, straight into the reply message (one copy of each event, no intermediate
 // 16 MiB buffers). Byte for byte what `serialize()` writes for the same documents.
 import { type Document, deserialize, serialize } from 'bson';
-import { EXACT } from './values.js';
+import { EXACT } from '../values.js';
 
 const TYPE_DOCUMENT = 0x03;
 const TYPE_ARRAY = 0x04;

@@ -10,7 +10,7 @@ import {
   ObjectId,
   Timestamp,
 } from 'bson';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 import {
   compileFilter,
   compileProjection,
@@ -19,8 +19,8 @@ import {
   evalExpression,
   pathLeaves,
   runPipeline,
-} from './query.js';
-import { compareValues, formatValue, idKey, normalize, valuesEqual } from './values.js';
+} from './index.js';
+import { compareValues, formatValue, idKey, normalize, valuesEqual } from '../values.js';
 
 /** Numbers as plain JS numbers, for comparisons where the BSON number type is not the point. */
 const plain = (v: unknown): unknown => normalize(v);

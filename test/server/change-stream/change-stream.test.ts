@@ -1,10 +1,10 @@
 // $changeStream cursors driven directly (no socket): a real Oplog, a small in-memory catalogue,
 // and oplog entries appended the way the storage layer appends them.
 import { type Document, Int32, Long, Timestamp, UUID } from 'bson';
-import { Cursors } from './commands/cursors.js';
+import { Cursors } from '../commands/cursors.js';
 import { openChangeStream } from './change-stream.js';
-import { ServerError } from './errors.js';
-import { Oplog, compareTimestamps } from './oplog.js';
+import { ServerError } from '../errors.js';
+import { Oplog, compareTimestamps } from '../oplog.js';
 import { batchDocuments } from './raw-bson.js';
 import { compareTokens, decodeResumeToken, type ResumeToken } from './tokens.js';
 import type {
@@ -15,8 +15,8 @@ import type {
   ServerState,
   StorageApi,
   TopologyKind,
-} from './types.js';
-import { clone } from './values.js';
+} from '../types.js';
+import { clone } from '../values.js';
 
 class FakeCollection implements CollectionApi {
   readonly uuid = new UUID();

@@ -1,5 +1,5 @@
 import { type Document, Decimal128, Double, Int32, Long, ObjectId } from 'bson';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 import {
   type ApplyOptions,
   type UpdateOutcome,
@@ -7,8 +7,8 @@ import {
   diffDocuments,
   parseUpdate,
   upsertDocument,
-} from './update.js';
-import { normalize } from './values.js';
+} from './index.js';
+import { normalize } from '../values.js';
 
 const plain = (v: unknown): unknown => normalize(v);
 

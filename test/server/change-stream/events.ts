@@ -6,11 +6,11 @@
 // `fullDocument` keeps its slot after `wallTime` when an image fills it in later, while
 // `fullDocumentBeforeChange` is appended at the end.
 import { type Document, Int32, type Timestamp, type UUID } from 'bson';
-import { fail } from './errors.js';
+import { fail } from '../errors.js';
 import { entryCache } from './entry-cache.js';
 import { EVENT_TOKEN, TOKEN_VERSION, encodeResumeToken, type ResumeToken } from './tokens.js';
-import type { OplogEntry } from './types.js';
-import { clone } from './values.js';
+import type { OplogEntry } from '../types.js';
+import { clone } from '../values.js';
 
 export type FullDocumentMode = 'default' | 'updateLookup' | 'whenAvailable' | 'required';
 export type FullDocumentBeforeChangeMode = 'off' | 'whenAvailable' | 'required';

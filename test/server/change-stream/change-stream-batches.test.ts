@@ -3,15 +3,15 @@
 // in order across many batches, through an invalidate, with the batch limits unchanged.
 import { type Document, Int32, Long, Timestamp, UUID, serialize } from 'bson';
 import { Aggregator } from 'mingo';
-import { Cursors } from './commands/cursors.js';
+import { Cursors } from '../commands/cursors.js';
 import { compileStage, matchFields, openChangeStream } from './change-stream.js';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 import { DEFAULT_EVENT_OPTIONS, buildEvent } from './events.js';
-import { Oplog } from './oplog.js';
+import { Oplog } from '../oplog.js';
 import type { RawDocumentArray } from './raw-bson.js';
 import { decodeResumeToken, type ResumeToken } from './tokens.js';
-import type { CommandContext, OplogEntry, ServerState, StorageApi } from './types.js';
-import { cloneWithBson, isNumeric, toNumber } from './values.js';
+import type { CommandContext, OplogEntry, ServerState, StorageApi } from '../types.js';
+import { cloneWithBson, isNumeric, toNumber } from '../values.js';
 
 describe('matchFields', () => {
   it.each<[unknown, string[] | undefined]>([

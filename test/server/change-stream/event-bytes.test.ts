@@ -30,12 +30,12 @@ import {
   type FullDocumentBeforeChangeMode,
   type FullDocumentMode,
 } from './events.js';
-import { ServerError } from './errors.js';
-import { startTestServer } from './index.js';
-import { type Oplog, stampEntry } from './oplog.js';
-import type { Storage } from './storage.js';
-import type { OplogEntry } from './types.js';
-import { cloneWithBson } from './values.js';
+import { ServerError } from '../errors.js';
+import { startTestServer } from '../index.js';
+import { type Oplog, stampEntry } from '../oplog.js';
+import type { Storage } from '../storage.js';
+import type { OplogEntry } from '../types.js';
+import { cloneWithBson } from '../values.js';
 
 const UUID_A = new UUID('00112233-4455-6677-8899-aabbccddeeff');
 const UUID_B = new UUID('ffeeddcc-bbaa-9988-7766-554433221100');

@@ -15,7 +15,7 @@ import {
   serialize,
 } from 'bson';
 import { Aggregator, Query } from 'mingo';
-import { ServerError, fail, withContext } from './errors.js';
+import { ServerError, fail, withContext } from '../errors.js';
 import { encodeEventView, eventBson } from './event-bytes.js';
 import {
   buildEventView,
@@ -26,7 +26,7 @@ import {
   type FullDocumentBeforeChangeMode,
   type FullDocumentMode,
 } from './events.js';
-import { Oplog, compareTimestamps, nextTick } from './oplog.js';
+import { Oplog, compareTimestamps, nextTick } from '../oplog.js';
 import { RawDocumentArray } from './raw-bson.js';
 import {
   HIGH_WATER_MARK_TOKEN,
@@ -45,8 +45,8 @@ import type {
   OplogEntry,
   ServerCursor,
   ServerState,
-} from './types.js';
-import { isNumeric, toNumber } from './values.js';
+} from '../types.js';
+import { isNumeric, toNumber } from '../values.js';
 
 /** A reply batch holds at most this many bytes of events (at least one event). */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024;

@@ -4,7 +4,7 @@
 // as plain data), which bounds it by the oplog: when the bounded oplog drops an entry, its
 // cache goes with it.
 import type { ResumeToken } from './tokens.js';
-import type { OplogEntry } from './types.js';
+import type { OplogEntry } from '../types.js';
 
 export interface EntryCache {
   /** The event's resume token (not the invalidate's). */
