@@ -33,6 +33,9 @@ Examples:
   # catch up on the last 15 minutes, then exit
   mongo-tail --since 15m --until now shop
 
+  # log in as alice (asked for her password), over TLS checked against your own CA
+  mongo-tail --uri "mongodb://db1.example.net/?replicaSet=rs0" -u alice --tls-ca-file ca.pem shop
+
   # what does a saved token point at?
   mongo-tail token orders.pos
 
@@ -52,6 +55,10 @@ Durations: 500ms, 15s, 15m, 2h, 1d.
 
 Environment: MONGODB_URI (when --uri is not given), NO_COLOR, FORCE_COLOR, MONGO_TAIL_DEBUG
 (show stack traces).
+
+Passwords: give them in MONGODB_URI or let mongo-tail ask (-u alice, or -p alone), not in --uri
+or -p <password>: \`ps\` shows every argument to other users of the machine. A password is shown
+as **** in every message; the token file holds a resume token and nothing secret.
 
 Exit codes:
   0    done as asked (--limit, --until, --idle-timeout reached, or stdout closed)
@@ -102,6 +109,24 @@ function buildProgram(
     .option(
       '--retry-for <duration>',
       're-open a lost stream for this long (default: 60s; 0: give up at once; "forever")',
+    )
+    // Authentication and TLS (added to what the connection string says; never both ways)
+    .option('-u, --username <name>', 'log in as this user (asks for the password on a terminal)')
+    .option(
+      '-p, --password [password]',
+      'the password; without a value (last, or before --) it is asked on the terminal',
+    )
+    .option('--auth-source <db>', 'the database that holds the user (default: admin)')
+    .option(
+      '--auth-mechanism <name>',
+      'SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, GSSAPI, MONGODB-X509, MONGODB-AWS or MONGODB-OIDC',
+    )
+    .option('--tls', 'connect with TLS (implied by the --tls-… flags and by mongodb+srv://)')
+    .option('--tls-ca-file <path>', "CA certificates (PEM) to check the server's certificate with")
+    .option('--tls-certificate-key-file <path>', 'client certificate and key (PEM), e.g. for X.509')
+    .option(
+      '--tls-allow-invalid-certificates',
+      'accept any server certificate (insecure: for tests only)',
     )
     // Filters
     .option('--ops <types>', 'only these operation types, comma-separated (repeatable)', collect)
@@ -180,6 +205,29 @@ function configure(command: Command, out: (text: string) => void): Command {
     getOutHelpWidth: () => HELP_WIDTH,
     getErrHelpWidth: () => HELP_WIDTH,
   });
+}
+
+/**
+ * The values given to -p/--password, found before parsing so that even a usage error cannot
+ * echo one (main adds them to the secrets it masks).
+ */
+export function passwordArgs(argv: readonly string[]): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') break;
+    const next = argv[i + 1];
+    if ((arg === '--password' || arg === '-p') && next !== undefined && !next.startsWith('-')) {
+      found.push(next);
+    } else if (arg.startsWith('--password=')) {
+      found.push(arg.slice('--password='.length));
+    } else {
+      // -pSECRET, also after bundled boolean short flags (-qpSECRET)
+      const bundled = /^-[qhV]*p(.+)$/.exec(arg);
+      if (bundled?.[1] !== undefined) found.push(bundled[1]);
+    }
+  }
+  return found.filter((p) => p !== '');
 }
 
 /** Parses argv (without node and script); throws UsageError for bad usage. */

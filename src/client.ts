@@ -1,7 +1,7 @@
 // The MongoClient: created with the tailer's settings, connected with typed failures, and asked
 // for the deployment's cluster time (what `--until now` means).
 import type { Document, Timestamp } from 'bson';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { ConnectError, UsageError } from './errors.js';
 import { redactFragments } from './redact.js';
 import { connectTimeouts, type TailOptions } from './options.js';
@@ -14,6 +14,7 @@ export function createClient(opts: TailOptions): MongoClient {
       // An appName in the connection string wins (it shows in the server's logs and currentOp).
       ...(/[?&]appName=/i.test(opts.uri) ? {} : { appName: 'mongo-tail' }),
       ...connectTimeouts(opts.uri, opts.connectTimeoutMs),
+      ...securityOptions(opts),
     });
   } catch (error) {
     // A URI the driver cannot parse (bad option, bad host list) is the user's to fix. Its
@@ -24,13 +25,58 @@ export function createClient(opts: TailOptions): MongoClient {
   }
 }
 
+/** The driver options for --username/--password/--auth-…/--tls… (the URI keeps the rest). */
+export function securityOptions(opts: Pick<TailOptions, 'auth' | 'tls'>): MongoClientOptions {
+  const out: MongoClientOptions = {};
+  const { auth, tls } = opts;
+  if (auth?.username !== undefined) {
+    out.auth = { username: auth.username, password: auth.password };
+  }
+  if (auth?.source !== undefined) out.authSource = auth.source;
+  if (auth?.mechanism !== undefined) out.authMechanism = auth.mechanism;
+  if (tls !== undefined) {
+    out.tls = true;
+    if (tls.caFile !== undefined) out.tlsCAFile = tls.caFile;
+    if (tls.certificateKeyFile !== undefined) out.tlsCertificateKeyFile = tls.certificateKeyFile;
+    if (tls.allowInvalidCertificates === true) out.tlsAllowInvalidCertificates = true;
+  }
+  return out;
+}
+
 /** Connects the client; ConnectError (exit 3) when it cannot. The caller closes the client. */
 export async function connectClient(client: MongoClient, opts: TailOptions): Promise<void> {
   try {
     await client.connect();
   } catch (error) {
-    throw toConnectError(error, opts);
+    throw withFlagHints(toConnectError(error, opts), opts);
   }
+}
+
+/**
+ * The connect failure with a hint that names the flags in use: the generic hints speak of the
+ * connection string, where a user of --username or --tls did not put these settings.
+ */
+function withFlagHints(error: unknown, opts: TailOptions): unknown {
+  if (!(error instanceof ConnectError)) return error;
+  if (opts.auth !== undefined && error.message.startsWith('authentication failed')) {
+    const user = opts.auth.username;
+    return new ConnectError(
+      user === undefined
+        ? error.message
+        : error.message.replace(
+            /^authentication failed for /,
+            `authentication failed as ${user} on `,
+          ),
+      `check --username, --password and --auth-source (default: admin)`,
+    );
+  }
+  if (opts.tls !== undefined && error.message.startsWith('cannot connect')) {
+    return new ConnectError(
+      `${error.message} (with TLS)`,
+      'does the server accept TLS on that port? --tls-ca-file names the CA that signed its certificate',
+    );
+  }
+  return error;
 }
 
 /** The deployment's current cluster time (what `--until now` means). */

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../test/e2e/harness.js';
-import { readVersion } from './cli.js';
+import { passwordArgs, readVersion } from './cli.js';
 import { ConnectError, ResumeError, UsageError } from './errors.js';
 import { failureReport } from './main.js';
 
@@ -64,6 +64,20 @@ describe('usage errors exit 2 with one line and a hint, nothing on stdout', () =
     [
       ['token'],
       "mongo-tail: missing required argument 'file|token'\nhint: see mongo-tail token --help\n",
+    ],
+    [
+      ['-u', 'alice', '-p'],
+      'mongo-tail: --password needs a value when stdin is not a terminal (or set it in MONGODB_URI)\n' +
+        'hint: in a script, put the user and the password (percent-encoded) in MONGODB_URI\n',
+    ],
+    [
+      ['--username', 'alice'],
+      'mongo-tail: no password for user alice, and stdin is not a terminal to ask for it\n' +
+        'hint: add --password <pw>, or put the password in MONGODB_URI\n',
+    ],
+    [
+      ['--tls-ca-file', '/nonexistent/ca.pem', 'a.b'],
+      'mongo-tail: --tls-ca-file: cannot read /nonexistent/ca.pem (no such file or directory)\n',
     ],
   ])('%j', async (argv, stderr) => {
     expect(await runCli(argv)).toEqual({ code: 2, stdout: '', stderr });
@@ -305,6 +319,90 @@ describe('passwords never reach any output (issue 8)', () => {
         expect(result.stderr).not.toContain(piece);
       }
     }
+  });
+});
+
+describe('passwords given with -p/--password never reach any output', () => {
+  test.each([
+    [['-p', 'hunter22']],
+    [['--password', 'hunter22']],
+    [['--password=hunter22']],
+    [['-phunter22']],
+    [['-qphunter22']],
+  ])('%j: even in a usage error that echoes a value', async (flags) => {
+    const result = await runCli(['-u', 'alice', ...flags, '--format', 'hunter22']);
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'mongo-tail: --format: unknown value "****"\nhint: use one of: pretty, json, canonical\n',
+    });
+  });
+
+  test.each(['S3cr3t x', 'p%40ss%ZZ', 'pässwörd☃', 'a"b\\c'])(
+    '%j: not in stderr, the spinner or a MONGO_TAIL_DEBUG stack',
+    async (password) => {
+      const result = await runCli(
+        [
+          '--uri',
+          'mongodb://127.0.0.1:1/',
+          '-u',
+          'alice',
+          '-p',
+          password,
+          '--connect-timeout',
+          '300ms',
+          'a.b',
+        ],
+        { stderrIsTTY: true, env: { MONGO_TAIL_DEBUG: '1' } },
+      );
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(
+        /^(.|\n)*mongo-tail: cannot connect to mongodb:\/\/127\.0\.0\.1:1\//,
+      );
+      expect(result.stderr).toMatch(/\n +at /);
+      for (const form of [password, encodeURIComponent(password), JSON.stringify(password)]) {
+        expect(result.stderr).not.toContain(form);
+      }
+    },
+  );
+
+  test('a prompted password: asked once, on the injected terminal', async () => {
+    const questions: string[] = [];
+    const result = await runCli(
+      ['--uri', 'mongodb://bob@127.0.0.1:1/', '--connect-timeout', '300ms', 'a.b'],
+      {
+        promptPassword: (question) => {
+          questions.push(question);
+          return Promise.resolve('typed s3cret');
+        },
+      },
+    );
+    expect(questions).toEqual(['Enter password for bob: ']);
+    expect(result.code).toBe(3);
+    expect(result.stderr).not.toContain('typed s3cret');
+  });
+
+  test('passwordArgs finds every spelling, and stops at --', () => {
+    expect(
+      passwordArgs([
+        '-p',
+        'a1',
+        '--password',
+        'a2',
+        '--password=a3',
+        '-pa4',
+        '-qpa5',
+        '--password',
+        '--limit',
+        '-p',
+        '--',
+        '-p',
+        'never',
+      ]),
+    ).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+    // Other short flags' values are not passwords.
+    expect(passwordArgs(['-fpretty', '-n', '5', 'shop'])).toEqual([]);
   });
 });
 

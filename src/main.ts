@@ -6,10 +6,10 @@
 // Only what the command needs is loaded: `--help`, `--version` and usage errors load commander
 // alone, `token` adds the decoder, and only a tail loads bson's users, the driver, ora and chalk.
 import { existsSync, statSync } from 'node:fs';
-import { parseArgs } from './cli.js';
+import { parseArgs, passwordArgs } from './cli.js';
 import { ExitCode, TailError, UsageError, describeFsError } from './errors.js';
 import { FileTooLargeError, readFileCapped } from './file-arg.js';
-import { redactText, secretsOf } from './redact.js';
+import { redactText, secretForms, secretsOf } from './redact.js';
 import type { RetryDelays } from './source/reopen.js';
 import type { StopSignal, TailIo } from './tail.js';
 import type { TokenInfo } from './token.js';
@@ -27,12 +27,15 @@ export interface Io {
   now?: () => Date;
   /** Waits between re-opens after transient failures (tests shorten them). */
   retry?: RetryDelays;
+  /** Asks for a password with echo off; absent when stdin or stderr is not a terminal. */
+  promptPassword?: (question: string) => Promise<string>;
 }
 
 /** Runs mongo-tail with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   // Whatever the user passed that may hold a password is masked in every message.
   const secrets = [...argv, io.env.MONGODB_URI ?? ''].flatMap(secretsOf);
+  secrets.push(...passwordArgs(argv).flatMap(secretForms));
   const redact = (text: string): string => redactText(text, secrets);
   try {
     const invocation = parseArgs(argv);
@@ -55,7 +58,19 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
           env: io.env,
           stdoutIsTTY: io.stdoutIsTTY,
           now: io.now?.() ?? new Date(),
+          canPrompt: io.promptPassword !== undefined,
         });
+        const { password } = invocation.flags;
+        if (typeof password === 'string') secrets.push(...secretForms(password));
+        if (options.auth?.askPassword === true && io.promptPassword !== undefined) {
+          const { askPassword: _, ...auth } = options.auth;
+          const typed = await io.promptPassword(
+            `Enter password for ${auth.username ?? 'the user'}: `,
+          );
+          // Masked from here on, like a password given on the command line.
+          secrets.push(...secretForms(typed));
+          options.auth = { ...auth, password: typed };
+        }
         const tailIo: TailIo = {
           stdout: io.stdout,
           stderr: io.stderr,
@@ -162,6 +177,15 @@ export function processIo(): Io {
     // A terminal that reports no width (a bare pty, e.g. under `script`) cannot host a
     // spinner: ora would compute an endless number of lines to clear.
     stderrIsTTY: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
+    // Only a terminal can be asked for a password; the prompt module loads when it asks.
+    ...(process.stdin.isTTY && process.stderr.isTTY
+      ? {
+          promptPassword: async (question: string) => {
+            const { readPassword } = await import('./prompt.js');
+            return readPassword(question, { input: process.stdin, output: process.stderr });
+          },
+        }
+      : {}),
     onSignal: (handler) => {
       let stopping = false;
       // SIGHUP (a closed terminal, `kill -HUP`) stops like SIGTERM: its default action would

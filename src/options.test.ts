@@ -1,4 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { Decimal128, Int32, Long, ObjectId, Timestamp } from 'bson';
+import { MongoClient } from 'mongodb';
+import { securityOptions } from './client.js';
 import { UsageError } from './errors.js';
 import {
   connectTimeouts,
@@ -610,5 +613,217 @@ describe('parseToken', () => {
   test('accepts the token file line, bare hex and surrounding space', () => {
     expect(parseToken('--x', `  {"_data":"${TOKEN}"}\n`)).toEqual({ _data: TOKEN });
     expect(parseToken('--x', TOKEN.toLowerCase())).toEqual({ _data: TOKEN.toLowerCase() });
+  });
+});
+
+describe('authentication and TLS flags', () => {
+  const READABLE = fileURLToPath(new URL('../package.json', import.meta.url));
+  const HOST = 'mongodb://db1/?replicaSet=rs0';
+  const usage = (fn: () => unknown): UsageError => {
+    try {
+      fn();
+    } catch (error) {
+      if (error instanceof UsageError) return error;
+      throw error;
+    }
+    throw new Error('no UsageError');
+  };
+
+  test('none given: no auth or tls settings (the URI alone decides)', () => {
+    const opts = resolve({ uri: 'mongodb://alice:pw@db1/?tls=true' });
+    expect(opts.auth).toBeUndefined();
+    expect(opts.tls).toBeUndefined();
+  });
+
+  test('user, password, source and mechanism from flags; the URI keeps no password', () => {
+    const opts = resolve({
+      uri: HOST,
+      username: 'alice',
+      password: 'p@ss wörd%41',
+      authSource: 'users',
+      authMechanism: 'scram-sha-1',
+    });
+    expect(opts.uri).toBe(HOST);
+    expect(opts.auth).toEqual({
+      username: 'alice',
+      password: 'p@ss wörd%41',
+      source: 'users',
+      mechanism: 'SCRAM-SHA-1',
+    });
+  });
+
+  test('a user in the URI and the password from the flag', () => {
+    const opts = resolve({ uri: 'mongodb://al%40ice@db1/', password: 'pw' });
+    expect(opts.auth).toEqual({ username: 'al@ice', password: 'pw' });
+  });
+
+  test('no password for a user: asked on a terminal, exit 2 elsewhere', () => {
+    expect(resolve({ username: 'alice' }, [], { canPrompt: true }).auth).toEqual({
+      username: 'alice',
+      askPassword: true,
+    });
+    expect(resolve({ username: 'alice', password: true }, [], { canPrompt: true }).auth).toEqual({
+      username: 'alice',
+      askPassword: true,
+    });
+    // mongosh asks for `mongodb://alice@host` too.
+    expect(resolve({ uri: 'mongodb://alice@db1/' }, [], { canPrompt: true }).auth).toEqual({
+      username: 'alice',
+      askPassword: true,
+    });
+    const bare = usage(() => resolve({ username: 'alice', password: true }));
+    expect(bare.message).toBe(
+      '--password needs a value when stdin is not a terminal (or set it in MONGODB_URI)',
+    );
+    const implied = usage(() => resolve({ username: 'alice' }));
+    expect(implied.message).toBe(
+      'no password for user alice, and stdin is not a terminal to ask for it',
+    );
+    expect(implied.hint).toBe('add --password <pw>, or put the password in MONGODB_URI');
+    expect(usage(() => resolve({ uri: 'mongodb://alice@db1/' })).exitCode).toBe(2);
+  });
+
+  test('mechanisms without a password are not asked for one', () => {
+    expect(resolve({ username: 'CN=client', authMechanism: 'MONGODB-X509' }).auth).toEqual({
+      username: 'CN=client',
+      mechanism: 'MONGODB-X509',
+    });
+    expect(resolve({ uri: 'mongodb://bob@db1/?authMechanism=GSSAPI' }).auth).toBeUndefined();
+    // An empty password in the URI is a password given (the server decides).
+    expect(resolve({ uri: 'mongodb://alice:@db1/' }).auth).toBeUndefined();
+  });
+
+  test.each<[string, RawFlags, string, string | undefined]>([
+    [
+      'password twice',
+      { uri: 'mongodb://alice:secret@db1/', password: 'other' },
+      '--password and a password in the connection string cannot be used together',
+      'give it once: with --password, or in the connection string',
+    ],
+    [
+      'user twice',
+      { uri: 'mongodb://alice@db1/', username: 'bob', password: 'x' },
+      '--username and a user name in the connection string cannot be used together',
+      'give it once: with --username, or in the connection string',
+    ],
+    [
+      'authSource twice',
+      { uri: `${HOST}&authSource=admin`, username: 'a', password: 'x', authSource: 'b' },
+      '--auth-source and authSource in the connection string cannot be used together',
+      'give it once: with --auth-source, or in the connection string',
+    ],
+    [
+      'authMechanism twice',
+      { uri: `${HOST}&authMechanism=PLAIN`, authMechanism: 'PLAIN' },
+      '--auth-mechanism and authMechanism in the connection string cannot be used together',
+      'give it once: with --auth-mechanism, or in the connection string',
+    ],
+    [
+      'a password without a user',
+      { password: 'x' },
+      '--password needs a user name',
+      'add --username <name>, or put the user in the connection string',
+    ],
+    [
+      'an auth source without a user',
+      { authSource: 'admin' },
+      '--auth-source only applies with a user',
+      'add --username <name>, or put the user in the connection string',
+    ],
+    ['an empty user', { username: '' }, '--username needs a user name', undefined],
+    [
+      'an empty password',
+      { username: 'a', password: '' },
+      '--password is empty',
+      'leave out the value to be asked for it',
+    ],
+    [
+      'an unknown mechanism',
+      { authMechanism: 'MONGODB-CR' },
+      '--auth-mechanism: unknown value "MONGODB-CR"',
+      'use one of: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, GSSAPI, MONGODB-X509, MONGODB-AWS, MONGODB-OIDC',
+    ],
+    [
+      '--tls with tls=false in the URI',
+      { uri: `${HOST}&tls=false`, tls: true },
+      '--tls asks for TLS, but the connection string says tls=false',
+      'remove tls=false from the connection string, or leave out the TLS flags',
+    ],
+    [
+      'a TLS file flag with ssl=false in the URI',
+      { uri: `${HOST}&ssl=false`, tlsCaFile: READABLE },
+      '--tls-ca-file asks for TLS, but the connection string says tls=false',
+      'remove tls=false from the connection string, or leave out the TLS flags',
+    ],
+    [
+      'tlsCAFile twice',
+      { uri: `${HOST}&tlsCAFile=/a.pem`, tlsCaFile: '/b.pem' },
+      '--tls-ca-file and tlsCAFile in the connection string cannot be used together',
+      'give it once: with --tls-ca-file, or in the connection string',
+    ],
+    [
+      'tlsInsecure and --tls-allow-invalid-certificates',
+      { uri: `${HOST}&tlsInsecure=true`, tlsAllowInvalidCertificates: true },
+      '--tls-allow-invalid-certificates and tlsInsecure in the connection string cannot be used together',
+      'give it once: with --tls-allow-invalid-certificates, or in the connection string',
+    ],
+    [
+      'a CA file that does not exist',
+      { tlsCaFile: '/nonexistent/ca.pem' },
+      '--tls-ca-file: cannot read /nonexistent/ca.pem (no such file or directory)',
+      undefined,
+    ],
+    [
+      'a key file that is a directory',
+      { tlsCertificateKeyFile: '/' },
+      '--tls-certificate-key-file: cannot read / (it is a directory)',
+      undefined,
+    ],
+  ])('%s → exit 2', (_name, flags, message, hint) => {
+    const error = usage(() => resolve(flags, [], { canPrompt: true }));
+    expect(error.message).toBe(message);
+    expect(error.hint).toBe(hint);
+  });
+
+  test('the settings reach the driver', () => {
+    const opts = resolve({
+      uri: 'mongodb://alice@db1/?replicaSet=rs0',
+      password: 'pw d',
+      authSource: 'users',
+      authMechanism: 'SCRAM-SHA-256',
+      tlsCaFile: READABLE,
+      tlsAllowInvalidCertificates: true,
+    });
+    const client = new MongoClient(opts.uri, securityOptions(opts));
+    expect(client.options.credentials).toMatchObject({
+      username: 'alice',
+      password: 'pw d',
+      source: 'users',
+      mechanism: 'SCRAM-SHA-256',
+    });
+    expect(client.options).toMatchObject({
+      tls: true,
+      tlsCAFile: READABLE,
+      rejectUnauthorized: false, // what tlsAllowInvalidCertificates becomes
+    });
+    const plain = new MongoClient(HOST, securityOptions(resolve({ uri: HOST }))).options;
+    expect(plain.credentials).toBeUndefined();
+    expect(plain.tls).not.toBe(true);
+  });
+
+  test('any TLS flag turns TLS on; files are checked, not read', () => {
+    expect(resolve({ tls: true }).tls).toEqual({});
+    expect(resolve({ uri: `${HOST}&tls=true`, tls: true }).tls).toEqual({});
+    expect(
+      resolve({
+        tlsCaFile: READABLE,
+        tlsCertificateKeyFile: READABLE,
+        tlsAllowInvalidCertificates: true,
+      }).tls,
+    ).toEqual({
+      caFile: READABLE,
+      certificateKeyFile: READABLE,
+      allowInvalidCertificates: true,
+    });
   });
 });

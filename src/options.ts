@@ -9,12 +9,17 @@
 //   timeouts: --connect-timeout > the URI's own serverSelectionTimeoutMS / connectTimeoutMS
 //          > 10s. An explicit flag sets both; without it each option the URI names is kept
 //          (issue 8: `serverSelectionTimeoutMS=300` used to be overridden by the default).
+//   auth, TLS: --username/--password/--auth-source/--auth-mechanism/--tls… add to the URI; an
+//          option given both ways is a usage error rather than a silent choice. The password is
+//          never put into the URI, so no message that shows the URI can carry it.
+import { accessSync, constants, statSync } from 'node:fs';
 import { EJSON, type Binary, type Document, type Timestamp } from 'bson';
 import type { Format } from './format/index.js';
 import { DurationError, parseDuration } from './duration.js';
 import { describeFsError, UsageError } from './errors.js';
 import { FileTooLargeError, readFileCapped } from './file-arg.js';
 import { resolveTarget, type WatchTarget } from './namespace.js';
+import { uriCredentials } from './redact.js';
 import {
   compareTimestamps,
   formatTimestamp,
@@ -51,7 +56,46 @@ export interface RawFlags {
   quiet?: boolean;
   batchSize?: string;
   maxAwait?: string;
+  username?: string;
+  /** `true`: the flag without a value (ask on the terminal). */
+  password?: string | boolean;
+  authSource?: string;
+  authMechanism?: string;
+  tls?: boolean;
+  tlsCaFile?: string;
+  tlsCertificateKeyFile?: string;
+  tlsAllowInvalidCertificates?: boolean;
 }
+
+/** Authentication given by flags (or a URI user still waiting for a password). */
+export interface AuthSettings {
+  /** Also set for a user named in the URI when the password comes from a flag or the prompt. */
+  username?: string;
+  password?: string;
+  /** No password yet: `main` asks for it on the terminal before connecting. */
+  askPassword?: boolean;
+  source?: string;
+  mechanism?: AuthMechanism;
+}
+
+/** TLS asked for by flags (present: TLS is on). */
+export interface TlsSettings {
+  caFile?: string;
+  certificateKeyFile?: string;
+  allowInvalidCertificates?: boolean;
+}
+
+/** The mechanisms --auth-mechanism accepts (the driver's names, without DEFAULT). */
+export const AUTH_MECHANISMS = [
+  'SCRAM-SHA-256',
+  'SCRAM-SHA-1',
+  'PLAIN',
+  'GSSAPI',
+  'MONGODB-X509',
+  'MONGODB-AWS',
+  'MONGODB-OIDC',
+] as const;
+export type AuthMechanism = (typeof AUTH_MECHANISMS)[number];
 
 /**
  * A resume token as the server sends it. `_typeBits` appears when the event's key holds
@@ -106,6 +150,8 @@ export interface TailOptions {
   maxAwaitMs?: number;
   /** Zone for pretty times: $TZ when it names a valid zone, else the process default. */
   timeZone?: string;
+  auth?: AuthSettings;
+  tls?: TlsSettings;
 }
 
 /** What the environment contributes besides variables. */
@@ -115,6 +161,8 @@ export interface OptionContext {
   now: Date;
   /** Reads an `@file` argument; injectable for tests. */
   readText?: (path: string) => string;
+  /** A terminal to ask for a password on (stdin and stderr are terminals). */
+  canPrompt?: boolean;
 }
 
 export const DEFAULT_URI = 'mongodb://localhost:27017';
@@ -290,7 +338,168 @@ export function resolveOptions(
     options.maxAwaitMs = milliseconds('--max-await', flags.maxAwait);
   const timeZone = validZone(ctx.env.TZ);
   if (timeZone !== undefined) options.timeZone = timeZone;
+  const auth = resolveAuth(flags, uri, ctx.canPrompt === true);
+  if (auth !== undefined) options.auth = auth;
+  const tls = resolveTls(flags, uri);
+  if (tls !== undefined) options.tls = tls;
   return options;
+}
+
+/** A query option of the URI, percent-decoded (undefined: not there). */
+function uriOption(uri: string, name: string): string | undefined {
+  const m = new RegExp(`[?&]${name}=([^&#]*)`, 'i').exec(uri);
+  if (m === null) return undefined;
+  try {
+    return decodeURIComponent(m[1] ?? '');
+  } catch {
+    return m[1];
+  }
+}
+
+function givenTwice(flag: string, inUri: string): UsageError {
+  return new UsageError(
+    `${flag} and ${inUri} in the connection string cannot be used together`,
+    `give it once: with ${flag}, or in the connection string`,
+  );
+}
+
+// Mechanisms that cannot log in without a password (DEFAULT negotiates a SCRAM one).
+const NEEDS_PASSWORD: ReadonlySet<string> = new Set([
+  'DEFAULT',
+  'SCRAM-SHA-256',
+  'SCRAM-SHA-1',
+  'PLAIN',
+]);
+
+function resolveAuth(flags: RawFlags, uri: string, canPrompt: boolean): AuthSettings | undefined {
+  const inUri = uriCredentials(uri);
+  if (flags.username !== undefined) {
+    if (flags.username === '') throw new UsageError('--username needs a user name');
+    if (inUri.user !== undefined) throw givenTwice('--username', 'a user name');
+  }
+  if (flags.password === '') {
+    throw new UsageError('--password is empty', 'leave out the value to be asked for it');
+  }
+  if (flags.password !== undefined && inUri.password !== undefined) {
+    throw givenTwice('--password', 'a password');
+  }
+  let mechanism: AuthMechanism | undefined;
+  if (flags.authMechanism !== undefined) {
+    if (uriOption(uri, 'authMechanism') !== undefined) {
+      throw givenTwice('--auth-mechanism', 'authMechanism');
+    }
+    const wanted = flags.authMechanism.trim().toUpperCase();
+    mechanism = AUTH_MECHANISMS.find((m) => m === wanted);
+    if (mechanism === undefined) {
+      throw new UsageError(
+        `--auth-mechanism: unknown value "${flags.authMechanism}"`,
+        `use one of: ${AUTH_MECHANISMS.join(', ')}`,
+      );
+    }
+  }
+  const source = flags.authSource;
+  if (source !== undefined) {
+    if (source.trim() === '') throw new UsageError('--auth-source needs a database name');
+    if (uriOption(uri, 'authSource') !== undefined) throw givenTwice('--auth-source', 'authSource');
+  }
+
+  const user = flags.username ?? inUri.user;
+  const effective = (mechanism ?? uriOption(uri, 'authMechanism') ?? 'DEFAULT').toUpperCase();
+  if (user === undefined) {
+    if (flags.password !== undefined) {
+      throw new UsageError(
+        '--password needs a user name',
+        'add --username <name>, or put the user in the connection string',
+      );
+    }
+    if (source !== undefined && effective === 'DEFAULT') {
+      throw new UsageError(
+        '--auth-source only applies with a user',
+        'add --username <name>, or put the user in the connection string',
+      );
+    }
+  }
+  const password = typeof flags.password === 'string' ? flags.password : undefined;
+  // mongosh asks too when a user has no password: `mongodb://alice@host` or --username alone.
+  const askPassword =
+    user !== undefined &&
+    password === undefined &&
+    inUri.password === undefined &&
+    (flags.password === true || NEEDS_PASSWORD.has(effective));
+  if (askPassword && !canPrompt) {
+    if (flags.password === true) {
+      throw new UsageError(
+        '--password needs a value when stdin is not a terminal (or set it in MONGODB_URI)',
+        'in a script, put the user and the password (percent-encoded) in MONGODB_URI',
+      );
+    }
+    throw new UsageError(
+      `no password for user ${user}, and stdin is not a terminal to ask for it`,
+      'add --password <pw>, or put the password in MONGODB_URI',
+    );
+  }
+
+  const auth: AuthSettings = {};
+  if (flags.username !== undefined || password !== undefined || askPassword) auth.username = user;
+  if (password !== undefined) auth.password = password;
+  if (askPassword) auth.askPassword = true;
+  if (source !== undefined) auth.source = source;
+  if (mechanism !== undefined) auth.mechanism = mechanism;
+  return Object.keys(auth).length === 0 ? undefined : auth;
+}
+
+function resolveTls(flags: RawFlags, uri: string): TlsSettings | undefined {
+  // Any TLS flag turns TLS on: a CA file without TLS would be silently unused.
+  const given = [
+    flags.tls === true ? '--tls' : undefined,
+    flags.tlsCaFile !== undefined ? '--tls-ca-file' : undefined,
+    flags.tlsCertificateKeyFile !== undefined ? '--tls-certificate-key-file' : undefined,
+    flags.tlsAllowInvalidCertificates === true ? '--tls-allow-invalid-certificates' : undefined,
+  ].filter((flag) => flag !== undefined);
+  const [first] = given;
+  if (first === undefined) return undefined;
+  const inUri = uriOption(uri, 'tls') ?? uriOption(uri, 'ssl');
+  if (inUri?.toLowerCase() === 'false') {
+    throw new UsageError(
+      `${first} asks for TLS, but the connection string says tls=false`,
+      'remove tls=false from the connection string, or leave out the TLS flags',
+    );
+  }
+  const tls: TlsSettings = {};
+  if (flags.tlsCaFile !== undefined) {
+    if (uriOption(uri, 'tlsCAFile') !== undefined) throw givenTwice('--tls-ca-file', 'tlsCAFile');
+    tls.caFile = readableFile('--tls-ca-file', flags.tlsCaFile);
+  }
+  if (flags.tlsCertificateKeyFile !== undefined) {
+    if (uriOption(uri, 'tlsCertificateKeyFile') !== undefined) {
+      throw givenTwice('--tls-certificate-key-file', 'tlsCertificateKeyFile');
+    }
+    tls.certificateKeyFile = readableFile(
+      '--tls-certificate-key-file',
+      flags.tlsCertificateKeyFile,
+    );
+  }
+  if (flags.tlsAllowInvalidCertificates === true) {
+    for (const name of ['tlsAllowInvalidCertificates', 'tlsInsecure']) {
+      if (uriOption(uri, name) !== undefined) {
+        throw givenTwice('--tls-allow-invalid-certificates', name);
+      }
+    }
+    tls.allowInvalidCertificates = true;
+  }
+  return tls;
+}
+
+/** Checked here so a typo is exit 2 naming the file, not a connect failure (exit 3). */
+function readableFile(flag: string, path: string): string {
+  if (path.trim() === '') throw new UsageError(`${flag} needs a file path`);
+  try {
+    accessSync(path, constants.R_OK);
+    if (statSync(path).isDirectory()) throw Object.assign(new Error(path), { code: 'EISDIR' });
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${path} (${describeFsError(error)})`);
+  }
+  return path;
 }
 
 function resolveUri(flag: string | undefined, env: OptionContext['env']): string {

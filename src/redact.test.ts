@@ -1,4 +1,11 @@
-import { redactFragments, redactText, redactUri, secretsOf } from './redact.js';
+import {
+  redactFragments,
+  redactText,
+  redactUri,
+  secretForms,
+  secretsOf,
+  uriCredentials,
+} from './redact.js';
 
 describe('redactUri', () => {
   test.each([
@@ -77,5 +84,45 @@ describe('passwords with characters left unescaped (issue 8)', () => {
     expect(redactFragments('Unable to parse r:t with URL', 'mongodb://db1/')).toBe(
       'Unable to parse r:t with URL',
     );
+  });
+});
+
+describe('passwords from flags (--password, the prompt)', () => {
+  test('every form is known: raw, percent-encoded and -decoded, JSON-escaped', () => {
+    expect(secretForms('p%41ss wö"rd')).toEqual(
+      expect.arrayContaining([
+        'p%41ss wö"rd',
+        'pAss wö"rd',
+        'p%2541ss%20w%C3%B6%22rd',
+        'p%41ss wö\\"rd',
+      ]),
+    );
+    expect(secretForms('')).toEqual([]);
+  });
+
+  test('a driver error that embeds the connection string and the password, with its stack', () => {
+    const uri = 'mongodb://alice:p%40ss%20w%C3%B6rd@db1/?replicaSet=rs0';
+    const flag = 'fl@g pässwörd';
+    const secrets = [...secretsOf(uri), ...secretForms(flag)];
+    const error = new Error(
+      `MongoParseError: Invalid connection string "${uri}" (auth {"password":${JSON.stringify(flag)}})`,
+    );
+    const text = `mongo-tail: unexpected error: ${error.message}\n${error.stack ?? ''}\n`;
+    const out = redactText(text, secrets);
+    for (const form of [...secrets, 'p@ss wörd', flag]) expect(out).not.toContain(form);
+    expect(out).toContain('mongodb://alice:****@db1/?replicaSet=rs0');
+    expect(out).toContain('{"password":"****"}');
+  });
+});
+
+describe('uriCredentials', () => {
+  test.each([
+    ['mongodb://db1/', {}],
+    ['mongodb://al%40ice@db1/', { user: 'al@ice' }],
+    ['mongodb://alice:@db1/', { user: 'alice', password: '' }],
+    ['mongodb+srv://alice:p%40ss@x.net/', { user: 'alice', password: 'p@ss' }],
+    ['mongodb://alice:p@ss w@db1/', { user: 'alice', password: 'p@ss w' }],
+  ])('%s', (uri, expected) => {
+    expect(uriCredentials(uri)).toEqual(expected);
   });
 });

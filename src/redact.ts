@@ -102,17 +102,33 @@ export function redactFragments(text: string, uri: string): string {
     .join('');
 }
 
+/** A password in every form a message may show it: raw, percent-decoded and -encoded, escaped. */
+export function secretForms(raw: string): string[] {
+  if (raw === '') return [];
+  const found = new Set<string>();
+  for (const form of [raw, decoded(raw) ?? raw]) {
+    found.add(form);
+    found.add(encodeURIComponent(form));
+    found.add(JSON.stringify(form).slice(1, -1)); // as quoted in JSON or by util.inspect
+  }
+  return [...found];
+}
+
+/** The user name and password in a URI's userinfo, percent-decoded (undefined: absent). */
+export function uriCredentials(uri: string): { user?: string; password?: string } {
+  const [info] = userinfos(uri, false);
+  if (info === undefined) return {};
+  const user = decoded(info.user) ?? info.user;
+  if (info.password === undefined) return { user };
+  return { user, password: decoded(info.password) ?? info.password };
+}
+
 /** The secrets found in a URI (raw, percent-decoded and -encoded, escaped), for `redactText`. */
 export function secretsOf(uri: string): string[] {
   const found = new Set<string>();
   const add = (raw: string | undefined): void => {
-    if (raw === undefined || raw === '') return;
-    const forms = [raw, decoded(raw) ?? raw];
-    for (const form of forms) {
-      found.add(form);
-      found.add(encodeURIComponent(form));
-      found.add(JSON.stringify(form).slice(1, -1)); // as quoted in JSON or by util.inspect
-    }
+    if (raw === undefined) return;
+    for (const form of secretForms(raw)) found.add(form);
   };
   for (const info of userinfos(uri, false)) add(info.password);
   // One argument is one URI: a query secret ends at `&` or `#` only.

@@ -15,6 +15,7 @@ export interface CliOptions {
   stdoutIsTTY?: boolean;
   stderrIsTTY?: boolean;
   retry?: Io['retry'];
+  promptPassword?: Io['promptPassword'];
 }
 
 /** A running in-process mongo-tail. */
@@ -70,6 +71,7 @@ export function startCli(argv: string[], opts: CliOptions = {}): RunningCli {
     },
   };
   if (opts.retry !== undefined) io.retry = opts.retry;
+  if (opts.promptPassword !== undefined) io.promptPassword = opts.promptPassword;
 
   let finished = false;
   const done = main(argv, io).then((code) => {
