@@ -21,6 +21,7 @@ import {
   failPointsOf,
 } from './commands/failpoints.js';
 import { topologyOf } from './topology.js';
+import { checkMemberRole } from './topology/roles.js';
 import type {
   CommandContext,
   CommandHandler,
@@ -65,6 +66,7 @@ const ADMIN_ONLY: ReadonlySet<string> = new Set([
   'getParameter',
   'getLog',
   'replSetGetStatus',
+  'replSetStepDown',
   'listDatabases',
   'renameCollection',
   'commitTransaction',
@@ -204,6 +206,8 @@ export async function dispatch(body: Document, ctx: CommandContext): Promise<Dis
         throw new ServerError(action.errorCode, "Failing command via 'failCommand' failpoint");
       }
     }
+    // A secondary refuses writes, and reads that do not allow it (10107 / 13435).
+    checkMemberRole(name, body, ctx.server);
     if (name === 'getMore') {
       const cursor = checkOutCursor(body, ctx);
       changeStreamGetMore = cursor?.cursor.isChangeStream ?? false;

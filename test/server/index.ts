@@ -1,13 +1,14 @@
-// The test server's start/stop API: a MongoDB 8.0 single-node replica set (or a standalone) in
-// this process, listening on loopback, for tests and for `npm run test-server`.
-import * as net from 'node:net';
-import { Connection, HangGate } from './connection.js';
+// The test server's start/stop API: a MongoDB 8.0 replica set of one or three members (or a
+// standalone) in this process, listening on loopback, for tests and for `npm run test-server`.
+import type { Server } from 'node:net';
+import { HangGate } from './connection.js';
 import { type UserSpec, buildUsers } from './commands/auth.js';
 import { Cursors } from './commands/cursors.js';
 import { prepareEvent } from './change-stream/event-bytes.js';
 import { Oplog } from './oplog.js';
 import { Storage } from './storage.js';
-import { topologyOf } from './topology.js';
+import { Listener, hostPort, listen, portOf } from './topology/listener.js';
+import { type Member, type MemberState, ReplicaSet } from './topology/replset.js';
 import type { ServerState, TopologyKind } from './types.js';
 
 export interface TestServerOptions {
@@ -15,8 +16,18 @@ export interface TestServerOptions {
   port?: number;
   /** Interface to listen on and to report in `hosts`/`me`; default 127.0.0.1. */
   host?: string;
-  /** Default `replset` (set name `rs0`). */
-  topology?: TopologyKind;
+  /**
+   * Default `replset` (a one-member set named `rs0`); `replset3`: three members on three
+   * ports (`port`, `port + 1`, `port + 2` when `port` is not 0) sharing one data set and oplog.
+   */
+  topology?: TopologyKind | 'replset3';
+  /** Replica sets: from losing a primary to electing the next one, ms (default 200). */
+  electionDelayMs?: number;
+  /**
+   * Replica sets: how long the other members wait for a silent primary (`TestServerNode.hang`)
+   * before electing another, ms (default 10,000, mongod's electionTimeoutMillis).
+   */
+  electionTimeoutMs?: number;
   /** Oplog capacity in entries (default 1,000,000). */
   oplogSize?: number;
   /** Idle no-op write period in ms (default 10,000). */
@@ -28,23 +39,56 @@ export interface TestServerOptions {
   auth?: UserSpec[];
 }
 
-export interface TestServer {
-  /** The connection string clients use. */
-  readonly uri: string;
+/** One member of the server (the only one, but for `replset3`). */
+export interface TestServerNode {
+  /** `host:port`, as `hosts` and `me` report it. */
   readonly host: string;
   readonly port: number;
+  /** A connection string to this member alone (`directConnection=true`). */
+  readonly uri: string;
+  /** This member's state: its own cursors and fail points, the shared storage and oplog. */
   readonly state: ServerState;
-  /** Closes the listener, every client socket and the oplog's timer. */
+  /** `PRIMARY` or `SECONDARY`; a standalone says `STANDALONE`. */
+  role(): MemberState | 'STANDALONE';
+  /**
+   * This member stops answering for `ms`, as `TestServer.hang` does for all. A primary silent
+   * for longer than `electionTimeoutMs` is replaced by another member; it learns of that, steps
+   * down and closes its client connections when it answers again.
+   */
+  hang(ms: number): Promise<void>;
+  /** `TestServer.dropConnections` for this member only. */
+  dropConnections(): void;
+}
+
+export interface TestServer {
+  /** The connection string clients use (every member's host for `replset3`). */
+  readonly uri: string;
+  /** The first member's host and port. */
+  readonly host: string;
+  readonly port: number;
+  /** The first member's state (storage and oplog are every member's). */
+  readonly state: ServerState;
+  /** The members, in `hosts` order (one but for `replset3`). */
+  readonly nodes: readonly TestServerNode[];
+  /** The primary's `host:port`; undefined during an election (and for a standalone). */
+  primary(): string | undefined;
+  /**
+   * Steps the primary down (replSetStepDown with `secs`, default 1 here so a test can step down
+   * again soon) and resolves once another member was elected: `from` and `to` are their hosts.
+   * Rejects with 262 when no other member can take over (a one-member set).
+   */
+  stepDown(opts?: { secs?: number }): Promise<{ from: string; to: string }>;
+  /** Closes the listeners, every client socket, the election timers and the oplog's timer. */
   stop(): Promise<void>;
   /**
-   * Destroys every open client socket, as a network failure would; drivers' monitor streams
-   * (exhaust hellos) go 100 ms after the rest.
+   * Destroys every open client socket of every member, as a network failure would; drivers'
+   * monitor streams (exhaust hellos) go 100 ms after the rest.
    */
   dropConnections(): void;
   /** Drops the oplog's history (resuming from before now then fails with 286). */
   truncateOplog(): void;
   /**
-   * Makes the server stop answering for `ms`: it still accepts connections and reads requests,
+   * Makes the server (every member) stop answering for `ms`: it still accepts connections and reads requests,
    * but runs none; when the time is up it runs and answers the queued requests, in order, on the
    * connections the clients have not closed meanwhile. A later call replaces the deadline;
    * `hang(0)` resumes at once. A reply computed during the hang (an awaiting getMore) is held
@@ -58,28 +102,28 @@ export interface TestServer {
 export const DEFAULT_SET_NAME = 'rs0';
 const DEFAULT_OPLOG_SIZE = 1_000_000;
 
-/** Starts a server and resolves once it accepts connections. */
+/** Starts a server and resolves once every member accepts connections. */
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const host = opts.host ?? '127.0.0.1';
-  const topology = opts.topology ?? 'replset';
-  const connections = new Set<Connection>();
+  const kind = opts.topology ?? 'replset';
+  const topology: TopologyKind = kind === 'standalone' ? 'standalone' : 'replset';
+  const count = kind === 'replset3' ? 3 : 1;
   let nextConnectionId = 1;
+  const connectionId = (): number => nextConnectionId++;
   // Derived before listening: a bad role fails the start, not the first login.
   const users = opts.auth ? buildUsers(opts.auth) : undefined;
-  const gate = new HangGate();
 
-  const listener = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(opts.port ?? 0, host, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
-  const address = listener.address();
-  if (address === null || typeof address === 'string') throw new Error('unexpected listen address');
-  const port = address.port;
-  const me = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // Every port is known before any member reports `hosts`.
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const base = opts.port ?? 0;
+      servers.push(await listen(host, base === 0 ? 0 : base + i));
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    throw err;
+  }
 
   const oplog = new Oplog({
     maxEntries: opts.oplogSize ?? DEFAULT_OPLOG_SIZE,
@@ -89,81 +133,106 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   oplog.subscribe((entry) => {
     if (entry) prepareEvent(entry);
   });
-  const serverState: ServerState = {
-    topology,
-    ...(topology === 'replset' ? { setName: DEFAULT_SET_NAME } : {}),
-    me,
-    oplog,
-    storage: new Storage(oplog),
-    cursors: new Cursors(),
-    ...(users ? { users } : {}),
-  };
-  const topo = topologyOf(serverState);
-  // This runs in the microtasks right after the 'listening' callback, before the event loop
-  // polls for I/O again, so no connection can arrive before the handler is attached.
-  listener.on('connection', (socket: net.Socket) => {
-    const conn = new Connection(nextConnectionId++, socket, serverState, gate);
-    connections.add(conn);
-    topo.connectionsCurrent++;
-    topo.connectionsCreated++;
-    conn.onClose(() => {
-      connections.delete(conn);
-      topo.connectionsCurrent--;
-    });
+  const storage = new Storage(oplog);
+  const set =
+    topology === 'replset'
+      ? new ReplicaSet(DEFAULT_SET_NAME, {
+          ...(opts.electionDelayMs !== undefined ? { electionDelayMs: opts.electionDelayMs } : {}),
+          ...(opts.electionTimeoutMs !== undefined
+            ? { electionTimeoutMs: opts.electionTimeoutMs }
+            : {}),
+        })
+      : undefined;
+
+  const listeners: Listener[] = [];
+  const members: (Member | undefined)[] = [];
+  for (const server of servers) {
+    const cursors = new Cursors();
+    const state: ServerState = {
+      topology,
+      ...(set ? { setName: set.name } : {}),
+      me: hostPort(host, portOf(server)),
+      oplog,
+      storage,
+      cursors,
+      ...(users ? { users } : {}),
+    };
+    const gate = new HangGate();
+    const listener = new Listener(server, state, gate, connectionId);
+    listeners.push(listener);
+    members.push(
+      set?.addMember(state, {
+        gate,
+        cursors,
+        closeClientConnections: (except) => listener.closeClientConnections(except),
+      }),
+    );
+  }
+  set?.initiate();
+
+  const first = listeners[0] as Listener;
+  const hosts = listeners.map((l) => l.state.me).join(',');
+  const uri = set ? `mongodb://${hosts}/?replicaSet=${set.name}` : `mongodb://${hosts}/`;
+
+  const nodes: TestServerNode[] = listeners.map((listener, i) => {
+    const member = members[i];
+    const { state, gate } = listener;
+    return {
+      host: state.me,
+      port: portOf(servers[i] as Server),
+      uri: `mongodb://${state.me}/?directConnection=true`,
+      state,
+      role: () => member?.role ?? 'STANDALONE',
+      hang: (ms) => {
+        gate.hang(ms);
+        if (member) set?.noteHang(member, ms);
+        return gate.wait();
+      },
+      dropConnections: () => listener.dropConnections(),
+    };
   });
-
-  const uri =
-    topology === 'replset' ? `mongodb://${me}/?replicaSet=${DEFAULT_SET_NAME}` : `mongodb://${me}/`;
-
-  const closeAll = (): void => {
-    for (const conn of [...connections]) conn.close();
-  };
-
-  // Monitors' hello streams are cut a moment after the other sockets. Cut together, the Node
-  // driver's streaming monitor may see it first: it marks the server Unknown and clears the pool
-  // before a write in flight on a dropped socket fails, and that write, on a stale connection,
-  // is then not retried (mongodb lib/sdam/server.js `decorateCommandError`). Tests that drop
-  // connections mean the application's sockets to fail, as they did when monitors polled.
-  const MONITOR_DROP_DELAY_MS = 100;
-  const monitorDrops = new Set<NodeJS.Timeout>();
-  const dropConnections = (): void => {
-    const monitors: Connection[] = [];
-    for (const conn of [...connections]) {
-      if (conn.streaming) monitors.push(conn);
-      else conn.close();
-    }
-    if (monitors.length === 0) return;
-    const timer = setTimeout(() => {
-      monitorDrops.delete(timer);
-      for (const conn of monitors) conn.close();
-    }, MONITOR_DROP_DELAY_MS);
-    monitorDrops.add(timer);
-  };
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= new Promise<void>((resolve) => {
-      listener.close(() => resolve());
-      gate.release();
-      for (const timer of monitorDrops) clearTimeout(timer);
-      monitorDrops.clear();
-      closeAll();
+    stopping ??= (async () => {
+      set?.close();
+      await Promise.all(listeners.map((l) => l.stop()));
       oplog.close();
-    });
+    })();
     return stopping;
+  };
+
+  const stepDown = async (
+    stepOpts: { secs?: number } = {},
+  ): Promise<{ from: string; to: string }> => {
+    const old = set?.primary ?? (await set?.whenPrimary());
+    if (!set || !old) throw new Error('stepDown needs a replica set');
+    const secs = stepOpts.secs ?? 1;
+    await set.stepDown(old, { secs, secondaryCatchUpPeriodSecs: Math.min(secs, 10) });
+    const next = await set.whenPrimary();
+    return { from: old.host, to: next.host };
   };
 
   return {
     uri,
     host,
-    port,
-    state: serverState,
+    port: portOf(servers[0] as Server),
+    state: first.state,
+    nodes,
+    primary: () => set?.primary?.host,
+    stepDown,
     stop,
-    dropConnections,
+    dropConnections: () => {
+      for (const l of listeners) l.dropConnections();
+    },
     truncateOplog: () => oplog.truncate(),
-    hang: (ms) => {
-      gate.hang(ms);
-      return gate.wait();
+    hang: async (ms) => {
+      for (const [i, listener] of listeners.entries()) {
+        listener.gate.hang(ms);
+        const member = members[i];
+        if (member) set?.noteHang(member, ms);
+      }
+      await Promise.all(listeners.map((l) => l.gate.wait()));
     },
     pid: process.pid,
   };

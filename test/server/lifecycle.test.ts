@@ -152,7 +152,7 @@ describe('the server process itself (the command npm runs)', () => {
     [['--port', '70000'], /^test-server: --port must be an integer/],
     [
       ['--topology', 'sharded'],
-      /^test-server: --topology must be replset or standalone, got 'sharded'/,
+      /^test-server: --topology must be replset, replset3 or standalone, got 'sharded'/,
     ],
     [['--oplog-size', '0'], /^test-server: --oplog-size must be a positive integer, got '0'/],
     [['--oplog-size', '1e3'], /^test-server: --oplog-size must be a positive integer, got '1e3'/],

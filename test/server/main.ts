@@ -1,6 +1,7 @@
-// `npm run -s test-server -- [--port N] [--topology replset|standalone] [--oplog-size <entries>]
-//   [--auth user:password[:role,role…]]… [--print-pid]`
-// Prints exactly one stdout line, the connection string, once the server accepts connections;
+// `npm run -s test-server -- [--port N] [--topology replset|replset3|standalone]
+//   [--oplog-size <entries>] [--auth user:password[:role,role…]]… [--print-pid]`
+// Prints exactly one stdout line, the connection string, once the server accepts connections
+// (`replset3`: three members on ports N, N+1, N+2, all three in the string);
 // diagnostics go to stderr (`--print-pid`: `test-server: pid N`, for tests that SIGSTOP it).
 // Bad flags exit 2; SIGINT/SIGTERM stop cleanly with exit 0.
 import { parseArgs } from 'node:util';
@@ -8,7 +9,8 @@ import { parseRole } from './commands/auth.js';
 import { type TestServerOptions, startTestServer } from './index.js';
 
 const USAGE =
-  'usage: test-server [--port N] [--host H] [--topology replset|standalone] [--oplog-size <entries>]' +
+  'usage: test-server [--port N] [--host H] [--topology replset|replset3|standalone]' +
+  ' [--oplog-size <entries>]' +
   ' [--auth user:password[:roles]]... [--print-pid]';
 
 class UsageError extends Error {}
@@ -66,10 +68,11 @@ export function parseFlags(argv: string[]): TestServerOptions & { printPid?: boo
     opts.port = port;
   }
   if (values.topology !== undefined) {
-    if (values.topology !== 'replset' && values.topology !== 'standalone') {
-      throw new UsageError(`--topology must be replset or standalone, got '${values.topology}'`);
+    const topology = values.topology;
+    if (topology !== 'replset' && topology !== 'replset3' && topology !== 'standalone') {
+      throw new UsageError(`--topology must be replset, replset3 or standalone, got '${topology}'`);
     }
-    opts.topology = values.topology;
+    opts.topology = topology;
   }
   const size = values['oplog-size'];
   if (size !== undefined) {

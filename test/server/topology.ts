@@ -2,6 +2,7 @@
 // primary or of a standalone, reporting MongoDB 8.0. Every reply carries `topologyVersion`, so
 // drivers monitor with the streaming protocol (awaitable-hello.ts), as against a real 4.4+ server.
 import { type Document, Double, Int32, Long, ObjectId, type Timestamp } from 'bson';
+import type { Member } from './topology/replset.js';
 import type { CommandContext, ConnectionInfo, ServerState } from './types.js';
 
 export const SERVER_VERSION = '8.0.4';
@@ -13,13 +14,21 @@ export const MAX_BSON_OBJECT_SIZE = 16_777_216;
 export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 export const MAX_WRITE_BATCH_SIZE = 100_000;
 export const LOGICAL_SESSION_TIMEOUT_MINUTES = 30;
-/** The election term; the electionId embeds it the way a real primary does. */
+/** The first election term; the electionId embeds the term the way a real primary does. */
 export const TERM = 1;
+
+/** `7fffffff` + term as 16 hex digits: the form real replica-set primaries report. */
+export function electionIdOf(term: number): ObjectId {
+  return new ObjectId(`7fffffff${term.toString(16).padStart(16, '0')}`);
+}
 
 /** Per-server facts that are not part of the shared `ServerState` contract. */
 export class Topology {
-  /** `7fffffff` + term as 16 hex digits: the form real replica-set primaries report. */
-  readonly electionId = new ObjectId(`7fffffff${TERM.toString(16).padStart(16, '0')}`);
+  /**
+   * The replica-set member this server is (topology/replset.ts: role, set, term); absent for a
+   * standalone and for handler tests, which then see the primary of a one-member set.
+   */
+  member?: Member;
   readonly setVersion = 1;
   readonly startedAt = new Date();
   /** Open client connections, and every connection ever accepted. */
@@ -35,13 +44,28 @@ export class Topology {
   /** Awaiting hellos, answered by a change. */
   private readonly waiters = new Set<() => void>();
 
+  /** The election term the set is in. */
+  get term(): number {
+    return this.member?.set.term ?? TERM;
+  }
+
+  /** The electionId a primary reports: it grows with the term. */
+  get electionId(): ObjectId {
+    return electionIdOf(this.term);
+  }
+
+  /** Whether this server takes writes (a standalone or a primary). */
+  get writable(): boolean {
+    return this.member === undefined || this.member.role === 'PRIMARY';
+  }
+
   get topologyVersion(): Document {
     return { processId: this.processId, counter: this.counter };
   }
 
   /**
    * A significant topology change (server-monitoring.md): bumps the counter and answers every
-   * awaiting hello at once. This server has no step-down or reconfig, so only tests call it.
+   * awaiting hello at once: elections and step-downs (topology/replset.ts), and tests.
    */
   changed(): void {
     this.counter = this.counter.add(1);
@@ -79,8 +103,8 @@ export function topologyOf(state: ServerState): Topology {
 }
 
 /** Replica-set optime `{ts, t}` as hello, replSetGetStatus and write replies show it. */
-export function opTime(ts: Timestamp): Document {
-  return { ts, t: Long.fromNumber(TERM) };
+export function opTime(ts: Timestamp, term = TERM): Document {
+  return { ts, t: Long.fromNumber(term) };
 }
 
 /** The wall-clock time a cluster Timestamp stands for (its seconds part). */
@@ -105,18 +129,23 @@ export function helloReply(cmd: Document, ctx: CommandContext, legacy: boolean):
     reply.topologyVersion = topo.topologyVersion;
     const last = server.oplog.lastTimestamp;
     const lastDate = timestampDate(last);
-    reply.hosts = [server.me];
+    const set = topo.member?.set;
+    const primary = topo.writable;
+    reply.hosts = set ? set.hosts : [server.me];
     reply.setName = server.setName ?? 'rs0';
     reply.setVersion = new Int32(topo.setVersion);
-    reply[legacy ? 'ismaster' : 'isWritablePrimary'] = true;
-    reply.secondary = false;
-    reply.primary = server.me;
+    reply[legacy ? 'ismaster' : 'isWritablePrimary'] = primary;
+    reply.secondary = !primary;
+    // A secondary names the primary it knows of; during an election there is none.
+    const primaryHost = set ? set.primary?.host : server.me;
+    if (primaryHost !== undefined) reply.primary = primaryHost;
     reply.me = server.me;
-    reply.electionId = topo.electionId;
+    // Only a primary reports the election it won.
+    if (primary) reply.electionId = topo.electionId;
     reply.lastWrite = {
-      opTime: opTime(last),
+      opTime: opTime(last, topo.term),
       lastWriteDate: lastDate,
-      majorityOpTime: opTime(last),
+      majorityOpTime: opTime(last, topo.term),
       majorityWriteDate: lastDate,
     };
   } else {

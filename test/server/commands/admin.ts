@@ -7,14 +7,15 @@ import { fail } from '../errors.js';
 import {
   MAX_BSON_OBJECT_SIZE,
   SERVER_VERSION,
-  TERM,
   VERSION_ARRAY,
   helloReply,
   opTime,
   timestampDate,
   topologyOf,
 } from '../topology.js';
+import type { Member } from '../topology/replset.js';
 import type { CommandContext, CommandHandler } from '../types.js';
+import { toNumber } from '../values.js';
 
 const ok = (fields: Document = {}): Document => ({ ...fields, ok: new Double(1) });
 
@@ -110,15 +111,17 @@ const serverStatus: CommandHandler = (_cmd, ctx) => {
     },
   };
   if (ctx.server.topology === 'replset') {
+    const set = topo.member?.set;
+    const primary = set ? set.primary?.host : ctx.server.me;
     reply.repl = {
-      hosts: [ctx.server.me],
+      hosts: set ? set.hosts : [ctx.server.me],
       setName: ctx.server.setName ?? 'rs0',
       setVersion: new Int32(topo.setVersion),
-      isWritablePrimary: true,
-      secondary: false,
-      primary: ctx.server.me,
+      isWritablePrimary: topo.writable,
+      secondary: !topo.writable,
+      ...(primary !== undefined ? { primary } : {}),
       me: ctx.server.me,
-      electionId: topo.electionId,
+      ...(topo.writable ? { electionId: topo.electionId } : {}),
     };
   }
   return ok(reply);
@@ -145,6 +148,8 @@ const connectionStatus: CommandHandler = (cmd, ctx) => {
   return ok({ authInfo });
 };
 
+const STATE_CODES = { PRIMARY: 1, SECONDARY: 2 } as const;
+
 const replSetGetStatus: CommandHandler = (_cmd, ctx: CommandContext) => {
   const { server } = ctx;
   if (server.topology !== 'replset') fail(76, 'not running with --replSet');
@@ -153,51 +158,113 @@ const replSetGetStatus: CommandHandler = (_cmd, ctx: CommandContext) => {
   const lastDate = timestampDate(last);
   const now = new Date();
   const uptime = Math.floor((now.getTime() - topo.startedAt.getTime()) / 1000);
+  const set = topo.member?.set;
+  const term = topo.term;
+  const voters = set ? set.members.length : 1;
+  const majority = Math.floor(voters / 2) + 1;
+  const primaryHost = set ? set.primary?.host : server.me;
+  // Members as this one sees them: itself, then the others through their heartbeats. All
+  // share one oplog, so every optime is the newest.
+  const entry = (member: Member | undefined): Document => {
+    const self = member === undefined || member.state === server;
+    const role = member?.role ?? 'PRIMARY';
+    const syncSource = role === 'SECONDARY' && primaryHost !== undefined ? primaryHost : '';
+    const doc: Document = {
+      _id: new Int32(member?.id ?? 0),
+      name: member?.host ?? server.me,
+      health: new Double(1),
+      state: new Int32(STATE_CODES[role]),
+      stateStr: role,
+      uptime: new Int32(uptime),
+      optime: opTime(last, term),
+    };
+    if (!self) doc.optimeDurable = opTime(last, term);
+    doc.optimeDate = lastDate;
+    if (!self) doc.optimeDurableDate = lastDate;
+    doc.lastAppliedWallTime = lastDate;
+    doc.lastDurableWallTime = lastDate;
+    if (!self) {
+      doc.lastHeartbeat = now;
+      doc.lastHeartbeatRecv = now;
+      doc.pingMs = Long.ZERO;
+      doc.lastHeartbeatMessage = '';
+    }
+    doc.syncSourceHost = syncSource;
+    doc.syncSourceId = new Int32(
+      syncSource === '' ? -1 : (set?.members.find((m) => m.host === syncSource)?.id ?? -1),
+    );
+    doc.infoMessage = '';
+    if (role === 'PRIMARY') {
+      doc.electionTime = member?.electionTime ?? last;
+      doc.electionDate = member?.electionDate ?? topo.startedAt;
+    }
+    doc.configVersion = new Int32(topo.setVersion);
+    doc.configTerm = new Int32(term);
+    if (self) {
+      doc.self = true;
+      doc.lastHeartbeatMessage = '';
+    }
+    return doc;
+  };
+  const mine = topo.member;
+  const mySync = mine?.role === 'SECONDARY' && primaryHost !== undefined ? primaryHost : '';
   return ok({
     set: server.setName ?? 'rs0',
     date: now,
-    myState: new Int32(1),
-    term: Long.fromNumber(TERM),
-    syncSourceHost: '',
-    syncSourceId: new Int32(-1),
+    myState: new Int32(STATE_CODES[mine?.role ?? 'PRIMARY']),
+    term: Long.fromNumber(term),
+    syncSourceHost: mySync,
+    syncSourceId: new Int32(
+      mySync === '' ? -1 : (set?.members.find((m) => m.host === mySync)?.id ?? -1),
+    ),
     heartbeatIntervalMillis: Long.fromNumber(2000),
-    majorityVoteCount: new Int32(1),
-    writeMajorityCount: new Int32(1),
-    votingMembersCount: new Int32(1),
-    writableVotingMembersCount: new Int32(1),
+    majorityVoteCount: new Int32(majority),
+    writeMajorityCount: new Int32(majority),
+    votingMembersCount: new Int32(voters),
+    writableVotingMembersCount: new Int32(voters),
     optimes: {
-      lastCommittedOpTime: opTime(last),
+      lastCommittedOpTime: opTime(last, term),
       lastCommittedWallTime: lastDate,
-      readConcernMajorityOpTime: opTime(last),
-      appliedOpTime: opTime(last),
-      durableOpTime: opTime(last),
+      readConcernMajorityOpTime: opTime(last, term),
+      appliedOpTime: opTime(last, term),
+      durableOpTime: opTime(last, term),
       lastAppliedWallTime: lastDate,
       lastDurableWallTime: lastDate,
     },
-    members: [
-      {
-        _id: new Int32(0),
-        name: server.me,
-        health: new Double(1),
-        state: new Int32(1),
-        stateStr: 'PRIMARY',
-        uptime: new Int32(uptime),
-        optime: opTime(last),
-        optimeDate: lastDate,
-        lastAppliedWallTime: lastDate,
-        lastDurableWallTime: lastDate,
-        syncSourceHost: '',
-        syncSourceId: new Int32(-1),
-        infoMessage: '',
-        electionTime: last,
-        electionDate: topo.startedAt,
-        configVersion: new Int32(topo.setVersion),
-        configTerm: new Int32(TERM),
-        self: true,
-        lastHeartbeatMessage: '',
-      },
-    ],
+    members: set ? set.members.map(entry) : [entry(undefined)],
   });
+};
+
+/**
+ * `replSetStepDown: <secs>` (default 60) with `secondaryCatchUpPeriodSecs` (default 10) and
+ * `force`: the primary steps down and another member is elected (topology/replset.ts). This
+ * connection stays open for the answer; the old primary closes its other client connections.
+ */
+const replSetStepDown: CommandHandler = async (cmd, ctx) => {
+  if (ctx.server.topology !== 'replset') fail(76, 'not running with --replSet');
+  const member = topologyOf(ctx.server).member;
+  if (!member) fail(20, 'this test server cannot step down without a replica set');
+  const number = (field: string, value: unknown, fallback: number): number => {
+    if (value === undefined) return fallback;
+    const n = toNumber(value);
+    if (n === undefined || typeof value === 'boolean') {
+      fail(14, `BSON field '${field}' is the wrong type, expected a number`);
+    }
+    return n;
+  };
+  const secs = number(
+    'replSetStepDown',
+    cmd.replSetStepDown === true ? 60 : cmd.replSetStepDown,
+    60,
+  );
+  const catchUp = number('secondaryCatchUpPeriodSecs', cmd.secondaryCatchUpPeriodSecs, 10);
+  await member.set.stepDown(member, {
+    secs,
+    secondaryCatchUpPeriodSecs: catchUp,
+    force: cmd.force === true,
+    requester: ctx.connection,
+  });
+  return ok();
 };
 
 /** Admin and diagnostic commands by name (aliases included). */
@@ -216,4 +283,5 @@ export const adminCommands: Record<string, CommandHandler> = {
   getLog,
   connectionStatus,
   replSetGetStatus,
+  replSetStepDown,
 };

@@ -32,6 +32,11 @@ export class Cursors implements CursorRegistry {
     return this.byId.delete(id.toString());
   }
 
+  /** Every open cursor (a step-down kills the change streams among them). */
+  list(): ServerCursor[] {
+    return [...this.byId.values()];
+  }
+
   /** How many cursors are open (for tests). */
   get size(): number {
     return this.byId.size;
