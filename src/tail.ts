@@ -158,14 +158,26 @@ async function tail(run: Run): Promise<ExitCodeValue> {
   run.status.start(`watching ${opts.target.label}`);
 
   const armIdle = (): void => {
-    if (opts.idleTimeoutMs === undefined) return;
-    if (run.idleTimer !== undefined) clearTimeout(run.idleTimer);
-    run.idleTimer = setTimeout(() => {
-      // A stream being re-opened after a failure is not idle: an outage must end as a
-      // connection failure (exit 3), never as "done as asked". Nor is a run waiting for stdout.
-      if (run.source?.recovering === true || run.waitingForStdout) armIdle();
-      else stop.request('idle');
-    }, opts.idleTimeoutMs);
+    const idleMs = opts.idleTimeoutMs;
+    if (idleMs === undefined) return;
+    const armedAt = Date.now();
+    const check = (waitMs: number): void => {
+      if (run.idleTimer !== undefined) clearTimeout(run.idleTimer);
+      run.idleTimer = setTimeout(() => {
+        // A run waiting for stdout is not idle.
+        if (run.waitingForStdout) return armIdle();
+        // Idle time is time in which the server answered and had nothing. A stream being
+        // re-opened, or a getMore unanswered past its await time (a hung server), is not idle:
+        // an outage ends in all events or exit 3, never in "done as asked". Look again soon,
+        // and count from when the server answered on time again.
+        const since = source.idleSince();
+        if (since === undefined) return check(Math.min(idleMs, 250));
+        const left = Math.max(armedAt, since) + idleMs - Date.now();
+        if (left > 0) check(left);
+        else stop.request('idle');
+      }, waitMs);
+    };
+    check(idleMs);
   };
   armIdle();
 

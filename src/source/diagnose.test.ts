@@ -2,6 +2,7 @@ import { Timestamp } from 'bson';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { ConnectError, ResumeError, TailError, UsageError } from '../errors.js';
 import type { StartPosition } from '../options.js';
+import { NoAnswerError } from './cursor.js';
 import { causeOf, isTransient, toStreamError } from './diagnose.js';
 
 function serverError(code: number, errmsg: string, labels: string[] = []): MongoServerError {
@@ -22,6 +23,7 @@ const OPTS = { uri: 'mongodb://alice:pw1234@db1/?replicaSet=rs0' };
 describe('isTransient', () => {
   test.each([
     ['network error', new MongoNetworkError('socket closed'), true],
+    ['a getMore the server did not answer', new NoAnswerError('getMore', 11_000, 0), true],
     ['server selection', new MongoServerSelectionError('no primary', {} as never), true],
     ['labelled resumable', serverError(999, 'x', ['ResumableChangeStreamError']), true],
     ['91 without a label', serverError(91, 'shutting down'), true],

@@ -9,6 +9,11 @@
 // Failures that retrying cannot fix become typed errors (exit 3 or 4); the stream never
 // falls back to "now" on its own.
 //
+// A server that stops answering is a transient failure too: every aggregate and getMore has a
+// deadline (./cursor.ts), and one that passes re-opens the stream like a dropped connection, so
+// a hung server ends in all events or exit 3 after --retry-for, never in a silent wait. Nor is
+// such a wait idle time: `idleSince` tells --idle-timeout what it may count.
+//
 // While the caller writes one batch out, the next one is already being fetched (at most one
 // getMore in flight, so at most one batch of ≤ 16 MiB waits in memory).
 import type { Document } from 'bson';
@@ -20,7 +25,15 @@ import type { ResumeToken, StartPosition, TailOptions } from '../options.js';
 import type { WatchSpec } from '../pipeline.js';
 import { redactUri } from '../redact.js';
 import { readHeader, type CursorReply } from './batch.js';
-import { RawCursor, type GetMoreOptions } from './cursor.js';
+import {
+  ANSWER_MARGIN_MS,
+  AnswerTimes,
+  NoAnswerError,
+  RawCursor,
+  SERVER_AWAIT_MS,
+  answerLimitMs,
+  type GetMoreOptions,
+} from './cursor.js';
 import { codeOf, isTransient, messageOf, toStreamError } from './diagnose.js';
 import { ResumePosition } from './position.js';
 import { DEFAULT_RETRY, Reopen, type RetryPolicy } from './reopen.js';
@@ -90,6 +103,10 @@ export class ChangeSource {
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   /** True between a failure and the next successful read: the stream is being re-opened. */
   recovering = false;
+  private readonly marginMs: number;
+  /** Commands in a row the server did not answer in time (each gets a longer deadline). */
+  private unanswered = 0;
+  private readonly answers = new AnswerTimes();
 
   constructor(
     private readonly client: MongoClient,
@@ -102,6 +119,16 @@ export class ChangeSource {
   ) {
     this.position = new ResumePosition(start);
     this.reopen = new Reopen(retry);
+    this.marginMs = retry.answerMarginMs ?? ANSWER_MARGIN_MS;
+  }
+
+  /**
+   * Since when the time without events counts as idle (--idle-timeout): the server has answered
+   * on time since then. Undefined while it does not count: while the stream is being re-opened,
+   * or a read is outstanding past its await time.
+   */
+  idleSince(): number | undefined {
+    return this.recovering ? undefined : this.answers.answeringSince();
   }
 
   /** Reads the next batch of events, or reports an empty batch / the end of an invalidated stream. */
@@ -119,6 +146,7 @@ export class ChangeSource {
       } catch (error) {
         this.pending = undefined;
         this.recovering = true;
+        if (error instanceof NoAnswerError) this.unanswered += 1;
         const gone =
           error instanceof MongoNetworkError ||
           (error instanceof MongoError && codeOf(error) === 43);
@@ -130,6 +158,7 @@ export class ChangeSource {
       const cursor = this.cursor;
       if (cursor === undefined || this.closed) return { kind: 'idle', token: undefined };
       this.replies += 1;
+      this.unanswered = 0;
       const count = reply.starts.length;
       if (reply.id.isZero()) {
         // Only an invalidate ends a change-stream cursor from the server's side; the last
@@ -144,14 +173,14 @@ export class ChangeSource {
         this.invalidatedBy = reply.pbrt;
       } else if (count > 0) {
         this.bytesPerEvent = Math.max(1, Math.ceil(reply.bytes.length / count));
+        this.recovered(); // before the next getMore, which --retry-for no longer bounds
         // Fetch the next batch while this one is written out.
-        const pending = cursor.getMore(this.getMoreOptions());
+        const pending = this.getMore(cursor);
         pending.catch(() => undefined); // its failure surfaces when it is awaited
         this.pending = pending;
       }
       if (count > 0) {
-        this.recovering = false;
-        this.reopen.succeeded();
+        this.recovered();
         const { bytes, starts } = reply;
         const last = starts[count - 1] as number;
         const end = reply.pbrt ?? requireToken(readHeader(bytes, last).token);
@@ -162,10 +191,7 @@ export class ChangeSource {
       }
       if (this.invalidatedBy !== undefined) continue;
       // An empty batch: the post-batch resume token is the position now.
-      if (this.replies > 1) {
-        this.recovering = false;
-        this.reopen.succeeded();
-      }
+      if (this.replies > 1) this.recovered();
       if (reply.pbrt !== undefined) this.position.caughtUp(reply.pbrt);
       return { kind: 'idle', token: reply.pbrt };
     }
@@ -189,9 +215,33 @@ export class ChangeSource {
   /** The next reply: the prefetched getMore, a new one, or a new cursor's first batch. */
   private async read(): Promise<CursorReply> {
     if (this.cursor === undefined) return this.open();
-    const pending = this.pending ?? this.cursor.getMore(this.getMoreOptions());
+    const pending = this.pending ?? this.getMore(this.cursor);
     this.pending = undefined;
     return pending;
+  }
+
+  private getMore(cursor: RawCursor): Promise<CursorReply> {
+    const opts = this.getMoreOptions();
+    // No maxTimeMS sent means the server's default (the command stays what the user asked
+    // for); a server with another default is covered by the margin.
+    const awaitMs = opts.maxAwaitTimeMS ?? SERVER_AWAIT_MS;
+    const limitMs = this.bounded(answerLimitMs(awaitMs, this.marginMs, this.unanswered));
+    return this.answers.track(cursor.getMore(opts, limitMs), awaitMs);
+  }
+
+  /**
+   * While re-opening, --retry-for bounds the wait for an answer too: a try gets what is left
+   * of it plus the margin (the last try is made at the deadline and needs time to answer).
+   */
+  private bounded(limitMs: number): number {
+    return Math.min(limitMs, this.reopen.remainingMs + this.marginMs);
+  }
+
+  /** The stream reads again after a failure: the next failure starts a new count. */
+  private recovered(): void {
+    if (this.recovering) this.answers.restart();
+    this.recovering = false;
+    this.reopen.succeeded();
   }
 
   private getMoreOptions(): GetMoreOptions {
@@ -231,7 +281,16 @@ export class ChangeSource {
       cursor: cursorSpec,
     };
     this.position.opened();
-    const { cursor, reply } = await RawCursor.open(this.client, db, command);
+    // An aggregate does not await events, but it may need a server selected and a connection
+    // made first: the driver bounds each itself, and its errors say more than ours would.
+    const { serverSelectionTimeoutMS, connectTimeoutMS } = this.client.options;
+    const limitMs = this.bounded(
+      answerLimitMs(0, this.marginMs, this.unanswered, serverSelectionTimeoutMS + connectTimeoutMS),
+    );
+    const { cursor, reply } = await this.answers.track(
+      RawCursor.open(this.client, db, command, limitMs),
+      0,
+    );
     // Closed while the aggregate was on its way: let go of the cursor it opened.
     if (this.closed) {
       await cursor.close();
@@ -250,7 +309,7 @@ export class ChangeSource {
   /** Waits and returns when the error is worth another try; throws the typed error otherwise. */
   private async recover(error: unknown): Promise<void> {
     if (!isTransient(error)) throw toStreamError(error, this.position.current, this.opts);
-    const retry = this.reopen.failed();
+    const retry = this.reopen.failed(error instanceof NoAnswerError ? error.dueAt : undefined);
     const { retryForMs } = this.reopen.policy;
     if (retry === undefined) {
       const tries = this.reopen.tries;

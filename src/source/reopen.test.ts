@@ -60,3 +60,22 @@ test('a success starts the count and the clock over', () => {
   clock += 50_000;
   expect(reopen.failed()).toEqual({ delayMs: 50, attempt: 2, elapsedMs: 0 });
 });
+
+test('a failure that began earlier (an answer that never came) counts from then', () => {
+  let clock = 10_000;
+  const reopen = new Reopen(
+    { ...POLICY, retryForMs: 5_000 },
+    () => 0,
+    () => clock,
+  );
+  expect(reopen.remainingMs).toBe(Infinity);
+  // The answer was due 2 s ago: failing for 2 s already, 3 s of --retry-for left.
+  expect(reopen.failed(8_000)?.elapsedMs).toBe(2_000);
+  expect(reopen.remainingMs).toBe(3_000);
+  clock += 4_000;
+  expect(reopen.failed()).toBeUndefined();
+  expect(reopen.remainingMs).toBe(0);
+  // A start in the future is not believed.
+  reopen.succeeded();
+  expect(reopen.failed(clock + 1_000)?.elapsedMs).toBe(0);
+});

@@ -7,6 +7,8 @@
 export interface RetryDelays {
   baseDelayMs: number;
   maxDelayMs: number;
+  /** How long past its await time a command may go unanswered (ANSWER_MARGIN_MS; tests shorten it). */
+  answerMarginMs?: number;
 }
 
 /** How hard to try re-opening after transient failures. */
@@ -54,14 +56,23 @@ export class Reopen {
     return this.failures === 0 ? 0 : this.now() - this.firstFailureAt;
   }
 
+  /** What is left of --retry-for in the current failures in a row (Infinity when none). */
+  get remainingMs(): number {
+    return this.failures === 0 ? Infinity : Math.max(0, this.policy.retryForMs - this.elapsedMs);
+  }
+
   /** The stream delivered again: the next failure starts a new count. */
   succeeded(): void {
     this.failures = 0;
   }
 
-  /** A transient failure: the retry to make, or undefined once --retry-for has passed. */
-  failed(): Retry | undefined {
-    if (this.failures === 0) this.firstFailureAt = this.now();
+  /**
+   * A transient failure: the retry to make, or undefined once --retry-for has passed. `since`:
+   * when the failure began, if before now (a server that stopped answering failed when its
+   * answer was due, not when we stopped waiting).
+   */
+  failed(since?: number): Retry | undefined {
+    if (this.failures === 0) this.firstFailureAt = Math.min(since ?? Infinity, this.now());
     this.failures += 1;
     const elapsedMs = this.now() - this.firstFailureAt;
     const left = this.policy.retryForMs - elapsedMs;
