@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmod,
   lstat,
@@ -93,6 +93,81 @@ describe('token file format', () => {
     const error = await loadToken(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UsageError).message).toBe(`cannot read token file ${dir} (it is a directory)`);
+  });
+});
+
+describe('paths that are no token file (a stop must never wait on them)', () => {
+  test.each([
+    ['a named pipe', 'fifo'],
+    ['a device', 'device'],
+  ])('token file that is %s: UsageError at once, nothing created beside it', async (kind, what) => {
+    const path = join(dir, 'pos.json');
+    // A plain open of a named pipe would wait for a writer forever.
+    if (what === 'fifo') mkfifo(path);
+    else await symlink('/dev/null', path);
+    const started = Date.now();
+    const error = await Checkpoint.open(path, 0).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe(`cannot read token file ${path} (it is ${kind})`);
+    expect((error as UsageError).hint).toBe(
+      '--token-file needs a regular file, or a path where one can be created',
+    );
+    expect(await readdir(dir)).toEqual(['pos.json']);
+  });
+
+  test('a symlink to a file that is no token: refused, target unchanged, no lock beside it', async () => {
+    const other = join(dir, 'other', 'hostname');
+    await mkdir(join(dir, 'other'));
+    await writeFile(other, 'build-host\n');
+    const path = join(dir, 'pos.json');
+    await symlink(other, path);
+    const error = await Checkpoint.open(path, 0).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe(`token file ${path} does not hold a resume token`);
+    expect(await readFile(other, 'utf8')).toBe('build-host\n');
+    expect(await readdir(join(dir, 'other'))).toEqual(['hostname']);
+  });
+
+  test.each([
+    ['a named pipe', (lock: string) => Promise.resolve(mkfifo(lock))],
+    [
+      'a symlink to our own lock line',
+      async (lock: string) => {
+        await writeFile(`${lock}.real`, held(process.pid));
+        await symlink(`${lock}.real`, lock);
+      },
+    ],
+    ['a directory', (lock: string) => mkdir(lock)],
+  ])("a lock path that is %s is someone else's: exit 2, left alone", async (_kind, make) => {
+    const path = join(dir, 'pos.json');
+    const lock = `${path}${LOCK_SUFFIX}`;
+    await make(lock);
+    const before = (await readdir(dir)).sort();
+    const error = await Checkpoint.open(path, 0).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe(
+      `${lock} exists and is not a mongo-tail lock; it is left alone`,
+    );
+    expect((await readdir(dir)).sort()).toEqual(before);
+  });
+
+  test("a named pipe named like a dead save's temp file is removed without opening it", async () => {
+    const path = join(dir, 'pos.json');
+    const dead = await deadPid();
+    mkfifo(join(dir, `.pos.json.${dead}.0a1b2c3d.tmp`));
+    const cp = await Checkpoint.open(path, 0);
+    cp.advance(A);
+    await cp.close();
+    expect(await readdir(dir)).toEqual(['pos.json']);
+    expect(await loadToken(path)).toEqual(A);
+  });
+
+  test('two saves within one millisecond use different temp files', async () => {
+    const path = join(dir, 'pos.json');
+    await Promise.all([saveToken(path, A), saveToken(path, B)]);
+    expect([A, B]).toContainEqual(await loadToken(path));
+    expect(await readdir(dir)).toEqual(['pos.json']);
   });
 });
 
@@ -442,7 +517,7 @@ describe('temp files (issue 8)', () => {
     });
     // The file still holds A, and the hint says so instead of suggesting --since (issue 8).
     expect(out).toContain(
-      `cannot save token file ${path} (EFBIG)|${path} still holds the last saved position; ` +
+      `cannot save token file ${path} (file too large)|${path} still holds the last saved position; ` +
         'the next run continues from there (the events printed after it come again)',
     );
     expect(out).not.toContain('--since');
@@ -459,6 +534,10 @@ async function waitFor(check: () => Promise<boolean>, ms = 3000): Promise<void> 
   }
 }
 
+function mkfifo(path: string): void {
+  execFileSync('mkfifo', [path]);
+}
+
 /** A pid that is certainly not running: a child that has exited. */
 function deadPid(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -470,23 +549,27 @@ function deadPid(): Promise<number> {
 
 /**
  * A module for `--import` that pauses the process right after its first read of a `.lock`
- * file: it creates `paused`, then waits for `go` to exist.
+ * file (when it closes the file it read): it creates `paused`, then waits for `go` to exist.
  */
 function pauseAfterFirstLockRead(paused: string, go: string): string {
   return `
     import { createRequire, syncBuiltinESMExports } from 'node:module';
     import { existsSync, writeFileSync } from 'node:fs';
     const fs = createRequire(import.meta.url)('node:fs/promises');
-    const readFile = fs.readFile;
+    const open = fs.open;
     let done = false;
-    fs.readFile = async (file, ...rest) => {
-      const result = await readFile(file, ...rest);
+    fs.open = async (file, ...rest) => {
+      const handle = await open(file, ...rest);
       if (!done && String(file).endsWith('.mongo-tail.lock')) {
         done = true;
-        writeFileSync(${JSON.stringify(paused)}, '');
-        while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 10));
+        const close = handle.close.bind(handle);
+        handle.close = async () => {
+          await close();
+          writeFileSync(${JSON.stringify(paused)}, '');
+          while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 10));
+        };
       }
-      return result;
+      return handle;
     };
     syncBuiltinESMExports();
   `;

@@ -3,6 +3,9 @@
 //
 // - Missing file: first run; the caller starts per its options and the file is created on
 //   the first save. Unreadable or invalid: UsageError naming the file, which is left as is.
+//   Only a regular file is read (opened non-blocking: a named pipe must not hang the run), and
+//   it is checked before the lock is taken, so nothing is created beside a file that is not
+//   a token file.
 // - Saved atomically: a temporary file in the same directory, fsync, rename, fsync of the
 //   directory; mode 0600 (a token reveals collection UUIDs and document keys).
 // - Never ahead of the output: the caller only hands over tokens whose events stdout has
@@ -15,12 +18,11 @@
 // - Symlinks are resolved first: the lock and the saves belong to the real file, so two names
 //   for one file share one lock, and a symlinked token file stays a symlink.
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, type Stats } from 'node:fs';
 import {
   link,
   open,
   readdir,
-  readFile,
   readlink,
   realpath,
   rename,
@@ -31,7 +33,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EJSON } from 'bson';
 import { describeFsError, ExitCode, TailError, UsageError } from './errors.js';
-import { FileTooLargeError, readFileCapped } from './file-arg.js';
+import { FileTooLargeError, MAX_ARG_FILE_BYTES } from './file-arg.js';
 import type { ResumeToken } from './options.js';
 import { parseToken } from './options.js';
 
@@ -40,12 +42,18 @@ export async function loadToken(path: string): Promise<ResumeToken | undefined> 
   let text: string;
   const hint = `remove ${path} to start from now (or remove it and use --since to pick a start time)`;
   try {
-    // Capped: a token file symlinked to /dev/zero must not fill the memory.
-    text = readFileCapped(path);
+    // Capped: a huge file must not fill the memory.
+    text = await readRegularFile(path, MAX_ARG_FILE_BYTES, true);
   } catch (error) {
     if (isCode(error, 'ENOENT')) return undefined;
     if (error instanceof FileTooLargeError) {
       throw new UsageError(`token file ${path} is larger than ${error.limitText}`, hint);
+    }
+    if (error instanceof NotAFileError) {
+      throw new UsageError(
+        `cannot read token file ${path} (it is ${error.kind})`,
+        '--token-file needs a regular file, or a path where one can be created',
+      );
     }
     throw new UsageError(`cannot read token file ${path} (${describeFsError(error)})`);
   }
@@ -59,6 +67,55 @@ export async function loadToken(path: string): Promise<ResumeToken | undefined> 
       throw new UsageError(`token file ${path} does not hold a resume token`, hint);
     }
     throw error;
+  }
+}
+
+/** A path that exists but is no regular file: a directory, a named pipe, a device, … */
+class NotAFileError extends Error {
+  constructor(readonly kind: string) {
+    super(`it is ${kind}`);
+    this.name = 'NotAFileError';
+  }
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a named pipe';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a regular file as UTF-8, at most `limit` bytes (FileTooLargeError past that). Anything
+ * else is refused with NotAFileError, checked on the open descriptor (no race with a rename).
+ * Opened non-blocking: a plain open of a named pipe waits for a writer, and no signal ends
+ * that wait. `follow` false: a symlink is refused too (ELOOP).
+ */
+async function readRegularFile(path: string, limit: number, follow: boolean): Promise<string> {
+  const flags =
+    fsConstants.O_RDONLY |
+    fsConstants.O_NONBLOCK |
+    fsConstants.O_NOCTTY |
+    (follow ? 0 : fsConstants.O_NOFOLLOW);
+  const handle = await open(path, flags);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new NotAFileError(kindOf(stats));
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead, buffer } = await handle.read({
+        buffer: Buffer.allocUnsafe(Math.min(64 * 1024, limit + 1 - total)),
+      });
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      chunks.push(buffer.subarray(0, bytesRead));
+      if (total > limit) throw new FileTooLargeError(limit);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await handle.close();
   }
 }
 
@@ -78,7 +135,8 @@ export async function saveToken(path: string, token: ResumeToken): Promise<void>
 
 async function writeTokenFile(path: string, token: ResumeToken): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  // Random, not the time: two saves within a millisecond must not collide (O_EXCL refuses).
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', 0o600);
   try {
     try {
@@ -349,12 +407,18 @@ async function releaseLock(path: string): Promise<void> {
   }
 }
 
-/** The lock's content, or undefined when it is gone or unreadable. */
+/** Stands for a lock path holding something we cannot read as a lock: never ours. */
+const UNREADABLE_LOCK = 'not a readable lock file';
+
+/**
+ * The lock's content, or undefined when it is gone. A symlink, a named pipe (opening one would
+ * wait for a writer), a directory, an unreadable or an oversized file is someone else's.
+ */
 async function readText(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
+    return await readRegularFile(path, 4096, false);
+  } catch (error) {
+    return isCode(error, 'ENOENT') ? undefined : UNREADABLE_LOCK;
   }
 }
 
@@ -408,11 +472,15 @@ export class Checkpoint {
     warn: (message: string) => void = () => undefined,
   ): Promise<Checkpoint> {
     const target = await realFile(path);
+    // Checked before locking too: a path that is no token file (a symlink to some other file,
+    // a named pipe, a directory) is refused without creating anything beside it.
+    await loadToken(path);
     const lock = await lockFile(path, target);
     try {
+      // Read again under the lock: another run may have saved meanwhile.
+      const initial = await loadToken(path);
       // Holding the lock: no live mongo-tail saves this file, so its temp files are leftovers.
       await removeStaleTemps(target);
-      const initial = await loadToken(path);
       return new Checkpoint(path, target, intervalMs, lock, initial, now, warn);
     } catch (error) {
       await lock.release();
@@ -512,7 +580,11 @@ export class Checkpoint {
       ExitCode.Unexpected,
       this.savedData === undefined
         ? `no position was saved to ${this.path} yet; the next run starts as this one did`
-        : `${this.path} still holds the last saved position; the next run continues from ` +
+        : isCode(error, 'EISDIR')
+          ? // The file was moved away or removed: it holds nothing here any more.
+            `something replaced ${this.path} with a directory; move it away and put the ` +
+            'token file back, or the next run starts as this one did'
+          : `${this.path} still holds the last saved position; the next run continues from ` +
             'there (the events printed after it come again)',
     );
   }

@@ -75,6 +75,13 @@ export function describeFsError(error: unknown): string {
     if (code === 'EISDIR') return 'it is a directory';
     if (code === 'ENOTDIR') return 'a parent is not a directory';
     if (code === 'ENOSPC') return 'no space left on device';
+    if (code === 'EROFS') return 'read-only file system';
+    if (code === 'EDQUOT') return 'disk quota exceeded';
+    if (code === 'EFBIG') return 'file too large';
+    if (code === 'ELOOP') return 'too many levels of symbolic links';
+    if (code === 'ENAMETOOLONG') return 'file name too long';
+    if (code === 'EIO') return 'input/output error';
+    if (code === 'EMFILE' || code === 'ENFILE') return 'too many open files';
     return code;
   }
   return typeof error === 'object' && error !== null && 'message' in error
