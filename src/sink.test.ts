@@ -36,7 +36,7 @@ describe('sink', () => {
     const accepted: number[] = [];
     expect(sink.write('{"a":1}\n', () => accepted.push(1))).toBe('ok');
     expect(sink.write('{"b":2}\n{"c":3}\n', () => accepted.push(2))).toBe('ok');
-    await sink.close();
+    expect(await sink.close()).toBe(true);
     expect(accepted).toEqual([1, 2]);
     expect(out.read()?.toString()).toBe('{"a":1}\n{"b":2}\n{"c":3}\n');
   });
@@ -79,7 +79,8 @@ describe('sink', () => {
     expect(sink.closed).toBe(true);
     expect(accepted).toBe(false);
     expect(sink.write('two\n')).toBe('closed');
-    await sink.close();
+    // Not flushed: the position must not cover what the reader may not have read.
+    expect(await sink.close()).toBe(false);
     // A late error after close does not crash (a listener stays attached).
     stream.emit('error', Object.assign(new Error('late'), { code: 'EPIPE' }));
   });
@@ -90,7 +91,7 @@ describe('sink', () => {
     out.destroy();
     expect(sink.write('x\n')).toBe('closed');
     expect(sink.closed).toBe(true);
-    await sink.close();
+    expect(await sink.close()).toBe(false);
   });
 
   test('a reader that leaves while the run waits for drain ends the wait', async () => {
@@ -118,6 +119,75 @@ describe('sink', () => {
     await tick();
     expect(accepted).toBe(false);
     expect(() => sink.write('y\n')).toThrow('disk full');
-    await sink.close();
+    expect(await sink.close()).toBe(false);
+  });
+
+  test('close() is true only once a stalled stream took everything', async () => {
+    const { stream, release } = stalled();
+    const sink = createSink(stream);
+    const accepted: number[] = [];
+    sink.write('a\n', () => accepted.push(1));
+    sink.write('b\n', () => accepted.push(2));
+    let flushed: boolean | undefined;
+    const closing = sink.close().then((value) => (flushed = value));
+    await tick();
+    expect(flushed).toBeUndefined();
+    release();
+    await tick();
+    release();
+    await tick();
+    release();
+    await closing;
+    expect(flushed).toBe(true);
+    expect(accepted).toEqual([1, 2]);
+  });
+
+  test('close() is false when the stream fails while flushing', async () => {
+    let calls = 0;
+    const stream = new Writable({
+      write(_chunk, _enc, callback) {
+        calls += 1;
+        if (calls === 1) callback();
+        else callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    const sink = createSink(stream);
+    sink.write('a\n');
+    sink.write('b\n');
+    expect(await sink.close()).toBe(false);
+  });
+
+  test('whenAccepted runs at once when nothing waits, else after the newest write', async () => {
+    const { stream, release } = stalled(1024);
+    const sink = createSink(stream);
+    const order: string[] = [];
+    sink.whenAccepted(() => order.push('idle'));
+    expect(order).toEqual(['idle']);
+    sink.write('a\n', () => order.push('a'));
+    sink.whenAccepted(() => order.push('after a'));
+    sink.write('b\n', () => order.push('b'));
+    sink.whenAccepted(() => order.push('after b'));
+    await tick();
+    expect(order).toEqual(['idle']);
+    release();
+    await tick();
+    release();
+    await tick();
+    expect(order).toEqual(['idle', 'a', 'after a', 'b', 'after b']);
+    sink.whenAccepted(() => order.push('now'));
+    expect(order.at(-1)).toBe('now');
+  });
+
+  test('whenAccepted never runs for output that was lost', async () => {
+    const sink = createSink(epipe());
+    let ran = false;
+    sink.write('a\n');
+    sink.whenAccepted(() => (ran = true));
+    await sink.drained();
+    await tick();
+    sink.whenAccepted(() => (ran = true));
+    expect(sink.closed).toBe(true);
+    expect(ran).toBe(false);
+    expect(await sink.close()).toBe(false);
   });
 });

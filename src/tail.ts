@@ -9,6 +9,7 @@ import { ExitCode, InvalidatedError, TailError, type ExitCodeValue } from './err
 import { createEventFormatter, type EventFormatter } from './format/index.js';
 import type { ResumeToken, StartPosition, TailOptions } from './options.js';
 import { buildWatch, type WatchSpec } from './pipeline.js';
+import { ReadAhead, streamBound } from './readahead.js';
 import { redactUri } from './redact.js';
 import { createSink, type Sink } from './sink.js';
 import { readHeader } from './source/batch.js';
@@ -42,10 +43,19 @@ export interface TailIo {
   /** Redacts free text before it reaches stderr. */
   redact: (text: string) => string;
   retry?: RetryDelays;
+  /** The most bytes stdout can hold unread (default: asked of stdout's pipe or socket). */
+  unreadBound?: number;
 }
 
 /** How long a signalled stop still waits for stdout to take what was written. */
 const SIGNAL_FLUSH_GRACE_MS = 500;
+/**
+ * How long closing the client may take. Against a hung server the driver's `endSessions`
+ * opens a new connection and waits out the connect timeout (30 s measured with the default
+ * 10 s): the exit and its message must not wait for that. Nothing is lost by leaving early:
+ * stdout is flushed and the token saved before this step.
+ */
+const CLIENT_CLOSE_GRACE_MS = 1000;
 
 /** The resources of one run; each has one owner (this object) and an awaited close. */
 interface Run {
@@ -56,6 +66,8 @@ interface Run {
   say: (message: string) => void;
   stop: Stopper;
   sink: Sink;
+  /** Which accepted output a reader has certainly read: what the checkpoint may cover. */
+  readAhead: ReadAhead;
   checkpoint?: Checkpoint;
   client?: MongoClient;
   source?: ChangeSource;
@@ -85,6 +97,10 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
     },
     stop: new Stopper(),
     sink: createSink(io.stdout),
+    // Without a token file nothing is saved: no need to count bytes.
+    readAhead: new ReadAhead(
+      opts.tokenFile === undefined ? 0 : (io.unreadBound ?? streamBound(io.stdout)),
+    ),
     printed: 0,
     fragments: new Reassembler(),
     waitingForStdout: false,
@@ -105,12 +121,23 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
   // A failure while closing only surfaces when nothing failed before it.
   const closing = await closeAll([
     // stdout may be stuck (a reader that stopped reading): a signal ends the wait. The token
-    // only covers lines stdout took already, so saving it without the flush is still exact.
-    () =>
-      Promise.race([run.sink.close(), run.stop.signalled.then(() => delay(SIGNAL_FLUSH_GRACE_MS))]),
+    // only covers lines a reader has read, so saving it without the flush is still safe.
+    async () => {
+      const flushed = await Promise.race([
+        run.sink.close(),
+        run.stop.signalled.then(() => delay(SIGNAL_FLUSH_GRACE_MS)).then(() => false),
+      ]);
+      // A reader still there as we leave can read all we wrote: the token covers all of it.
+      // After EPIPE or a signal (Ctrl-C in `a | b` ends the reader too) it stays behind by
+      // what the pipe may hold unread.
+      const all = run.readAhead.newest;
+      if (flushed && run.stop.signal === undefined && all !== undefined) {
+        run.checkpoint?.advance(all);
+      }
+    },
     () => run.checkpoint?.close(),
     () => run.source?.close(),
-    () => run.client?.close(),
+    () => run.client && Promise.race([run.client.close(), delay(CLIENT_CLOSE_GRACE_MS)]),
   ]);
   failure ??= closing;
   if (failure !== undefined) throw failure;
@@ -188,14 +215,14 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     if (step.kind === 'idle') {
       // Never a position inside a split event's fragments.
       if (step.token === undefined || run.fragments.pending) continue;
-      run.checkpoint?.advance(step.token);
+      reached(run, step.token);
       run.checkpoint?.batchDone();
       if (until !== undefined && passed(step.token, until, true)) stop.request('until');
       continue;
     }
 
     if (step.kind === 'invalidated') {
-      run.checkpoint?.advance(step.token);
+      reached(run, step.token);
       if (opts.exitOnInvalidate) {
         throw new InvalidatedError(
           `the change stream on ${opts.target.label} was invalidated (dropped or renamed)`,
@@ -228,9 +255,10 @@ const CHUNK_CHARS = 64 * 1024;
 
 /**
  * Formats a batch into chunks of lines and writes them. Each chunk carries the resume token of
- * its last event, which the checkpoint takes once stdout has accepted the chunk. Returns true
- * when every event of the batch was consumed, false when the run stops inside it (--limit,
- * --until, a signal, a closed stdout).
+ * its last event, which the checkpoint takes once a reader has read the chunk: when stdout
+ * accepted it, or for a pipe, once the pipe's capacity more was accepted (readahead.ts).
+ * Returns true when every event of the batch was consumed, false when the run stops inside it
+ * (--limit, --until, a signal, a closed stdout).
  */
 async function writeBatch(
   run: Run,
@@ -304,12 +332,14 @@ function formatOne(format: EventFormatter, bytes: Buffer, start: number): string
 }
 
 /**
- * Hands one chunk to stdout; the checkpoint covers `token` once stdout accepted it. Waits for
+ * Hands one chunk to stdout; the checkpoint covers `token` once a reader has read it. Waits for
  * `drain` when stdout is full. False when the run must stop (stdout closed, a stop came while
  * waiting for it).
  */
 async function emit(run: Run, text: string, token: ResumeToken): Promise<boolean> {
-  const result = run.sink.write(text, () => run.checkpoint?.advance(token));
+  // Bytes only count where something can hold them unread (a pipe, a socket).
+  const bytes = run.readAhead.bound === 0 ? 0 : Buffer.byteLength(text);
+  const result = run.sink.write(text, () => took(run, bytes, token));
   if (result === 'closed') {
     run.stop.request('epipe');
     return false;
@@ -328,6 +358,17 @@ async function emit(run: Run, text: string, token: ResumeToken): Promise<boolean
     }
   }
   return true;
+}
+
+/** Stdout accepted `bytes` that `token` covers: the checkpoint gets what a reader has read. */
+function took(run: Run, bytes: number, token: ResumeToken): void {
+  const read = run.readAhead.took(bytes, token);
+  if (read !== undefined) run.checkpoint?.advance(read);
+}
+
+/** A position without output (an idle stream, an invalidate): after the output before it. */
+function reached(run: Run, token: ResumeToken): void {
+  run.sink.whenAccepted(() => took(run, 0, token));
 }
 
 /**
