@@ -1,4 +1,4 @@
-import { DurationError, formatDuration, parseDuration } from './duration.js';
+import { DurationError, formatDuration, parseDuration, quoted } from './duration.js';
 
 describe('parseDuration', () => {
   test.each([
@@ -22,9 +22,17 @@ describe('parseDuration', () => {
     ['s', '"s" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)'],
     ['-5s', '"-5s" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)'],
     ['5s 3m', '"5s 3m" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)'],
+    // Control characters are escaped: the message is one line and drives no terminal.
+    ['5s\n3m', '"5s\\n3m" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)'],
+    ['\u001b[31m5s', '"\\x1b[31m5s" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)'],
   ])('%j is refused', (text, message) => {
     expect(() => parseDuration(text)).toThrow(new DurationError(message));
   });
+});
+
+test('quoted: double quotes, control characters escaped, everything else as given', () => {
+  expect(quoted('15m')).toBe('"15m"');
+  expect(quoted('a\tb\r\n\u0000\u007f é"\\')).toBe('"a\\tb\\r\\n\\x00\\x7f é"\\"');
 });
 
 describe('formatDuration', () => {

@@ -12,6 +12,21 @@ const UNIT_MS: Record<string, number> = {
 
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
+/**
+ * A user's value in double quotes for a one-line message: control characters (a newline, ESC)
+ * are shown escaped, so a pasted value cannot break the line or drive the terminal.
+ */
+export function quoted(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is escaped
+  const escaped = text.replace(/[\u0000-\u001f\u007f]/g, (ch) => {
+    if (ch === '\n') return '\\n';
+    if (ch === '\t') return '\\t';
+    if (ch === '\r') return '\\r';
+    return `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return `"${escaped}"`;
+}
+
 /** Why a duration could not be parsed; the caller names the flag. */
 export class DurationError extends Error {}
 
@@ -20,7 +35,7 @@ export function parseDuration(text: string): number {
   const input = text.trim();
   if (input === '') throw new DurationError('empty duration');
   if (/^\d+(\.\d+)?$/.test(input)) {
-    throw new DurationError(`"${text}" has no unit (use ms, s, m, h or d, e.g. ${input}s)`);
+    throw new DurationError(`${quoted(text)} has no unit (use ms, s, m, h or d, e.g. ${input}s)`);
   }
   let total = 0;
   PART.lastIndex = 0;
@@ -28,12 +43,14 @@ export function parseDuration(text: string): number {
     const start = PART.lastIndex;
     const match = PART.exec(input);
     if (match === null || match.index !== start) {
-      throw new DurationError(`"${text}" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)`);
+      throw new DurationError(
+        `${quoted(text)} is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)`,
+      );
     }
     const [, amount = '0', unit = 'ms'] = match;
     total += Number(amount) * (UNIT_MS[unit] ?? 1);
   }
-  if (!Number.isFinite(total)) throw new DurationError(`"${text}" is too long`);
+  if (!Number.isFinite(total)) throw new DurationError(`${quoted(text)} is too long`);
   return Math.round(total);
 }
 

@@ -22,6 +22,9 @@ describe('parseNamespace', () => {
     ['sh/op', 'invalid namespace "sh/op": database names cannot contain "/"'],
     ['sh\0op', 'invalid namespace "sh\\0op": database names cannot contain a nul character'],
     ['shop.ord$ers', 'invalid namespace "shop.ord$ers": collection names cannot contain "$"'],
+    // Control characters are shown escaped: the message stays one line, no terminal escapes.
+    ['sh op\n.x', 'invalid namespace "sh op\\n.x": database names cannot contain spaces'],
+    ['\u001b[2J.x$', 'invalid namespace "\\x1b[2J.x$": collection names cannot contain "$"'],
     [
       'shop.a\0b',
       'invalid namespace "shop.a\\0b": collection names cannot contain a nul character',

@@ -122,6 +122,13 @@ function describeChar(ch: string): string {
   return `"${ch}"`;
 }
 
+/** The argument for a one-line message: control characters (a newline, ESC) shown escaped. */
 function printable(text: string): string {
-  return text.replace(/\0/g, '\\0');
+  // eslint-disable-next-line no-control-regex -- control characters are what is escaped
+  return text.replace(/[\u0000-\u001f\u007f]/g, (ch) => {
+    if (ch === '\0') return '\\0';
+    if (ch === '\n') return '\\n';
+    if (ch === '\t') return '\\t';
+    return `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
 }

@@ -99,6 +99,20 @@ describe('buildWatch', () => {
     expect(watchFor({ until: 'now' }).options).toEqual({ maxAwaitTimeMS: 200 });
     expect(watchFor({ until: 'now', maxAwait: '900' }).options).toEqual({ maxAwaitTimeMS: 900 });
   });
+
+  test('--split-large-events adds the split stage last, once even if --pipeline ends with it', () => {
+    const split = { $changeStreamSplitLargeEvent: {} };
+    expect(watchFor({ splitLargeEvents: true, pipeline: '{"$set": {"x": "a"}}' }).pipeline).toEqual(
+      [{ $set: { x: 'a' } }, split],
+    );
+    // Both given once made the server refuse the stream (code 7182802), an exit 1.
+    expect(
+      watchFor({
+        splitLargeEvents: true,
+        pipeline: '[{"$set": {"x": "a"}}, {"$changeStreamSplitLargeEvent": {}}]',
+      }).pipeline,
+    ).toEqual([{ $set: { x: 'a' } }, split]);
+  });
 });
 
 describe('--filter semantics', () => {

@@ -58,8 +58,11 @@ export function buildWatch(opts: TailOptions): WatchSpec {
   }
   if (opts.match !== undefined) pipeline.push({ $match: opts.match });
   pipeline.push(...opts.pipeline);
-  // Must be the last stage; mongo-tail puts the fragments back together before printing.
-  if (opts.splitLargeEvents) pipeline.push({ $changeStreamSplitLargeEvent: {} });
+  // Must be the last stage; mongo-tail puts the fragments back together before printing. A
+  // --pipeline that already ends with it is not given a second one (the server refuses two).
+  const last = opts.pipeline.at(-1);
+  const userSplits = last !== undefined && '$changeStreamSplitLargeEvent' in last;
+  if (opts.splitLargeEvents && !userSplits) pipeline.push({ $changeStreamSplitLargeEvent: {} });
 
   if (fullDocument !== undefined) options.fullDocument = fullDocument;
   if (opts.fullDocumentBeforeChange !== undefined) {

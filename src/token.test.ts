@@ -22,7 +22,7 @@ import { MongoClient } from 'mongodb';
 import { encodeResumeToken } from '../test/server/change-stream/tokens.js';
 import type { ResumeTokenData } from '../test/server/change-stream/tokens.js';
 import { startTestServer } from '../test/server/index.js';
-import { decodeToken, describeToken, TokenError } from './token.js';
+import { decodeToken, describeToken, TokenError, tokenDataProblem } from './token.js';
 
 const hex = (doc: Document): string => Buffer.from(serialize(doc)).toString('hex');
 
@@ -543,6 +543,15 @@ describe('bad input → TokenError naming the problem', () => {
     expect(() => decodeToken(input)).toThrow(TokenError);
     expect(() => decodeToken(input)).toThrow(message);
   });
+});
+
+test('tokenDataProblem: the shape check alone, for callers that refuse before connecting', () => {
+  expect(tokenDataProblem('8263515EAC00000002')).toBeUndefined();
+  expect(tokenDataProblem('8263515eac000000022b0429296e1404')).toBeUndefined();
+  expect(tokenDataProblem('0000')).toMatch(/too short \(2 bytes\)/);
+  expect(tokenDataProblem('0163515EAC00000002')).toMatch(/does not start with a cluster time/);
+  expect(tokenDataProblem('8263515EAC0000000')).toMatch(/odd number of hex digits/);
+  expect(tokenDataProblem('')).toMatch(/empty/);
 });
 
 describe('partly undecodable tokens keep their cluster time and say the rest is opaque', () => {

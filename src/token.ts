@@ -150,6 +150,21 @@ function checkHex(data: string): Buffer {
   return bytes;
 }
 
+/**
+ * Why a `_data` hex string cannot be a resume token (undefined when its shape is sound: hex,
+ * even length, 9 bytes of cluster time at least, starting with byte 82). Lets a caller refuse
+ * a corrupt token before sending it to a server.
+ */
+export function tokenDataProblem(data: string): string | undefined {
+  try {
+    checkHex(data);
+    return undefined;
+  } catch (err) {
+    if (err instanceof TokenError) return err.message;
+    throw err;
+  }
+}
+
 // ------------------------------------------------------------------ KeyString decoding
 
 /** KeyString type bytes (CType in key_string.cpp). */

@@ -70,10 +70,24 @@ describe('parseWhen', () => {
     ['4294967296,1', '"4294967296,1": both parts of T,I must be below 2^32'],
     ['99999999999', '"99999999999" is too far in the future'],
     ['1969-12-31T23:59:59Z', '"1969-12-31T23:59:59Z" is before 1970'],
+    // Past 2^32 - 1 seconds a cluster time cannot hold the date (once an unexpected error, exit 1).
+    ['2106-02-07T06:28:16Z', '"2106-02-07T06:28:16Z" is too far in the future'],
+    ['9999-12-31', '"9999-12-31" is too far in the future'],
+    ['4294967296', '"4294967296" is too far in the future'],
+    ['99999999999999999999999d', '"99999999999999999999999d" is before 1970'],
+    ['200000y', '"200000y" is not a time'],
+    ['1h\nago', '"1h\\nago" is not a time'],
   ])('%j is refused', (text, start) => {
     expect(() => parseWhen(text, NOW)).toThrow(WhenError);
     expect(() => parseWhen(text, NOW)).toThrow(start);
   });
+});
+
+test('the last second a cluster time can hold is accepted', () => {
+  expect(timeOf(parseWhen('2106-02-07T06:28:15Z', NOW))).toEqual(
+    new Timestamp({ t: 0xffffffff, i: 0 }),
+  );
+  expect(timeOf(parseWhen('4294967295', NOW))).toEqual(new Timestamp({ t: 0xffffffff, i: 0 }));
 });
 
 test('compareTimestamps orders by seconds then increment', () => {

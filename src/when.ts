@@ -2,7 +2,7 @@
 // timestamp, a duration ago (`15m`), or (for --until) `now`. Cluster times have one-second
 // resolution plus an increment, so a wall-clock time names a whole second.
 import { Timestamp } from 'bson';
-import { DurationError, parseDuration } from './duration.js';
+import { DurationError, parseDuration, quoted } from './duration.js';
 
 const MAX_UINT32 = 0xffff_ffff;
 
@@ -31,16 +31,12 @@ export function parseWhen(text: string, now: Date): When {
     const t = Number(pair[1]);
     const i = Number(pair[2]);
     if (t > MAX_UINT32 || i > MAX_UINT32) {
-      throw new WhenError(`"${text}": both parts of T,I must be below 2^32`);
+      throw new WhenError(`${quoted(text)}: both parts of T,I must be below 2^32`);
     }
     return { kind: 'timestamp', ts: new Timestamp({ t, i }) };
   }
 
-  if (/^\d+(\.\d+)?$/.test(input)) {
-    const seconds = Number(input);
-    if (seconds > MAX_UINT32) throw new WhenError(`"${text}" is too far in the future`);
-    return fromDate(new Date(seconds * 1000), text);
-  }
+  if (/^\d+(\.\d+)?$/.test(input)) return fromDate(new Date(Number(input) * 1000), text);
 
   const iso = ISO.exec(input);
   if (iso) {
@@ -48,13 +44,13 @@ export function parseWhen(text: string, now: Date): When {
     // date as UTC but a bare date-time as local).
     const [, year, month, day, hour = '00', minute = '00', second = '00', fraction, zone] = iso;
     if (!validParts(Number(year), Number(month), Number(day), +hour, +minute, +second)) {
-      throw new WhenError(`"${text}" is not a valid date`);
+      throw new WhenError(`${quoted(text)} is not a valid date`);
     }
     let normalised = `${year}-${month}-${day}T${hour}:${minute}:${second}`;
     if (fraction !== undefined) normalised += `.${fraction.slice(0, 3)}`;
     if (zone !== undefined) normalised += zone.toUpperCase() === 'Z' ? 'Z' : normaliseZone(zone);
     const date = new Date(normalised);
-    if (Number.isNaN(date.getTime())) throw new WhenError(`"${text}" is not a valid date`);
+    if (Number.isNaN(date.getTime())) throw new WhenError(`${quoted(text)} is not a valid date`);
     return fromDate(date, text);
   }
 
@@ -65,7 +61,7 @@ export function parseWhen(text: string, now: Date): When {
     if (!(error instanceof DurationError)) throw error;
   }
   throw new WhenError(
-    `"${text}" is not a time (use an ISO date-time like 2024-05-01T12:00:00Z, epoch seconds, ` +
+    `${quoted(text)} is not a time (use an ISO date-time like 2024-05-01T12:00:00Z, epoch seconds, ` +
       `T,I like 1714564800,1, or a duration ago like 15m)`,
   );
 }
@@ -81,10 +77,16 @@ function normaliseZone(zone: string): string {
   return `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`;
 }
 
+/** A wall-clock time must fit a cluster time: 1970 up to 2106-02-07T06:28:15Z (2^32 - 1 s). */
 function fromDate(date: Date, text: string): When {
   const ms = date.getTime();
-  if (ms < 0) throw new WhenError(`"${text}" is before 1970`);
-  return { kind: 'date', date, seconds: Math.floor(ms / 1000) };
+  // NaN: a duration ago so long that Date cannot hold the result (far before 1970).
+  if (Number.isNaN(ms) || ms < 0) throw new WhenError(`${quoted(text)} is before 1970`);
+  const seconds = Math.floor(ms / 1000);
+  if (seconds > MAX_UINT32) {
+    throw new WhenError(`${quoted(text)} is too far in the future (cluster times end in 2106)`);
+  }
+  return { kind: 'date', date, seconds };
 }
 
 /** The startAtOperationTime for --since: a wall-clock time includes its whole second. */
