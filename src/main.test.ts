@@ -154,6 +154,19 @@ describe('mongo-tail token', () => {
     expect(fromFile.code).toBe(2);
     expect(fromFile.stderr).toContain(`mongo-tail: ${file} does not hold a resume token: `);
   });
+
+  test.each([
+    ['', 'an empty argument'],
+    [' \t', 'only blanks'],
+  ])('an empty argument %j → exit 2 saying what to give', async (arg, got) => {
+    expect(await runCli(['token', arg])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        `mongo-tail: token: give a token file or a resume token (got ${got})\n` +
+        'hint: e.g. mongo-tail token pos.json, or mongo-tail token \'{"_data":"82…"}\'\n',
+    });
+  });
 });
 
 describe('connection failures', () => {
@@ -206,6 +219,57 @@ describe('failureReport', () => {
     expect(debug.text).toMatch(
       /mongo-tail: this is a bug; please report it with the lines above\n$/,
     );
+  });
+});
+
+describe('failureReport: one line per line, no control characters', () => {
+  test('C0, DEL and C1 characters in the message and the hint are escaped', () => {
+    const error = new UsageError('got [\n\t1\r\n]\u001b[2J\u0000\u007f\u009b', 'in\nput \u0007');
+    expect(failureReport(error, false).text).toBe(
+      'mongo-tail: got [\\n\\t1\\r\\n]\\x1b[2J\\x00\\x7f\\x9b\nhint: in\\nput \\x07\n',
+    );
+    // Printable text, backslashes and non-ASCII letters are left as they are.
+    expect(failureReport(new UsageError('C:\\x é ☃'), false).text).toBe('mongo-tail: C:\\x é ☃\n');
+  });
+
+  test('bugs too; with MONGO_TAIL_DEBUG the stack keeps its lines, its message line escaped', () => {
+    const bug = new TypeError('two\nlines');
+    expect(failureReport(bug, false).text).toBe(
+      'mongo-tail: unexpected error: two\\nlines (set MONGO_TAIL_DEBUG=1 for details)\n',
+    );
+    const lines = failureReport(bug, true).text.split('\n');
+    expect(lines.slice(0, 2)).toEqual([
+      'mongo-tail: unexpected error: two\\nlines',
+      'TypeError: two\\nlines',
+    ]);
+    expect(lines[2]).toMatch(/^ +at /);
+    expect(lines.at(-2)).toBe('mongo-tail: this is a bug; please report it with the lines above');
+    const usage = failureReport(new UsageError('a\u001bb'), true).text.split('\n');
+    expect(usage.slice(0, 2)).toEqual(['mongo-tail: a\\x1bb', 'UsageError: a\\x1bb']);
+    expect(usage[2]).toMatch(/^ +at /);
+  });
+
+  test('redaction sees the text as typed: a secret with a tab, ESC, space or % is masked', () => {
+    for (const secret of ['pa\tss', 'pa\u001bss', 'pa ss', 'p%41ss']) {
+      const error = new UsageError(`bad value "${secret}"`, `not "${secret}"`);
+      const { text } = failureReport(error, true, (t) => t.split(secret).join('****'));
+      expect(text).not.toContain(secret);
+      expect(text.split('\n').slice(0, 3)).toEqual([
+        'mongo-tail: bad value "****"',
+        'hint: not "****"',
+        'UsageError: bad value "****"',
+      ]);
+    }
+  });
+
+  test('a password with an ESC, echoed by a usage error, is masked', async () => {
+    const result = await runCli(['-u', 'alice', '-p', 'hun\u001bter', '--format', 'hun\u001bter']);
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'mongo-tail: --format: unknown value "****"\nhint: use one of: pretty, json, canonical\n',
+    });
   });
 });
 
@@ -464,13 +528,13 @@ describe('@file arguments are capped at 16 MiB (issue 8)', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  test('a token file that is /dev/zero (through a symlink): exit 2', async () => {
+  test('a token file that is /dev/zero (through a symlink): exit 2, before reading it', async () => {
     const file = join(dir, 'pos.json');
     await symlink('/dev/zero', file);
     const result = await runCli(['--uri', 'mongodb://127.0.0.1:1/', '--token-file', file, 'a.b']);
     expect(result.code).toBe(2);
     expect(result.stderr.split('\n')[0]).toBe(
-      `mongo-tail: token file ${file} is larger than 16 MiB`,
+      `mongo-tail: cannot read token file ${file} (it is a device)`,
     );
     expect(existsSync('/dev/zero.mongo-tail.lock')).toBe(false);
   });

@@ -96,6 +96,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 /** `mongo-tail token X`: X is a token file when such a file exists, else the token itself. */
 async function readTokenArg(input: string): Promise<TokenInfo> {
   const { decodeToken, TokenError } = await import('./token.js');
+  if (input.trim() === '') {
+    throw new UsageError(
+      `token: give a token file or a resume token (got ${input === '' ? 'an empty argument' : 'only blanks'})`,
+      'e.g. mongo-tail token pos.json, or mongo-tail token \'{"_data":"82…"}\'',
+    );
+  }
   let text = input;
   if (existsSync(input) && statSync(input).isFile()) {
     try {
@@ -130,32 +136,63 @@ async function readTokenArg(input: string): Promise<TokenInfo> {
 }
 
 function report(error: unknown, io: Io, redact: (text: string) => string): number {
-  const { code, text } = failureReport(error, (io.env.MONGO_TAIL_DEBUG ?? '') !== '');
-  io.stderr.write(redact(text));
+  const { code, text } = failureReport(error, (io.env.MONGO_TAIL_DEBUG ?? '') !== '', redact);
+  io.stderr.write(text);
   return code;
 }
 
-/** The exit code and stderr text for a failure (pure; `debug` = MONGO_TAIL_DEBUG is set). */
-export function failureReport(error: unknown, debug: boolean): { code: number; text: string } {
+/**
+ * The exit code and stderr text for a failure (pure; `debug` = MONGO_TAIL_DEBUG is set). Each
+ * line is redacted, then its control characters escaped: a message that quotes input stays
+ * one line and cannot drive the terminal.
+ */
+export function failureReport(
+  error: unknown,
+  debug: boolean,
+  redact: (text: string) => string = (text) => text,
+): { code: number; text: string } {
   const lines: string[] = [];
   let code: number;
+  const stack = (): string[] =>
+    error instanceof Error && error.stack !== undefined
+      ? stackLines(error.stack, error.message)
+      : [];
   if (error instanceof TailError) {
     code = error.exitCode;
     lines.push(`mongo-tail: ${error.message}`);
     if (error.hint !== undefined) lines.push(`hint: ${error.hint}`);
-    if (debug && error.stack !== undefined) lines.push(error.stack);
+    if (debug) lines.push(...stack());
   } else {
     code = ExitCode.Unexpected;
     const message = error instanceof Error ? error.message : String(error);
     if (debug) {
       lines.push(`mongo-tail: unexpected error: ${message}`);
-      if (error instanceof Error && error.stack !== undefined) lines.push(error.stack);
+      lines.push(...stack());
       lines.push('mongo-tail: this is a bug; please report it with the lines above');
     } else {
       lines.push(`mongo-tail: unexpected error: ${message} (set MONGO_TAIL_DEBUG=1 for details)`);
     }
   }
-  return { code, text: `${lines.join('\n')}\n` };
+  // Redacted before escaping: a password holding a tab or ESC is found as it was typed.
+  return { code, text: `${lines.map((line) => escapeControls(redact(line))).join('\n')}\n` };
+}
+
+/** A stack's lines, its first holding the whole message even when that has line breaks. */
+function stackLines(stack: string, message: string): string[] {
+  const at = message === '' ? -1 : stack.indexOf(message);
+  const headEnd = at === -1 ? 0 : at + message.length;
+  const [rest = '', ...frames] = stack.slice(headEnd).split('\n');
+  return [stack.slice(0, headEnd) + rest, ...frames];
+}
+
+const ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `text` with C0 and C1 controls and DEL written as escapes (`\n`, `\x1b`). */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) => {
+    return ESCAPES[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
 }
 
 function write(stream: NodeJS.WritableStream, text: string): Promise<void> {

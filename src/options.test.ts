@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Decimal128, Int32, Long, ObjectId, Timestamp } from 'bson';
+import { Decimal128, Double, Int32, Long, ObjectId, Timestamp } from 'bson';
 import { MongoClient } from 'mongodb';
 import { securityOptions } from './client.js';
 import { UsageError } from './errors.js';
@@ -613,6 +613,164 @@ describe('parseToken', () => {
   test('accepts the token file line, bare hex and surrounding space', () => {
     expect(parseToken('--x', `  {"_data":"${TOKEN}"}\n`)).toEqual({ _data: TOKEN });
     expect(parseToken('--x', TOKEN.toLowerCase())).toEqual({ _data: TOKEN.toLowerCase() });
+  });
+});
+
+describe('Extended JSON values bson would change are refused', () => {
+  const usage = (flags: RawFlags): UsageError => {
+    try {
+      resolve(flags);
+    } catch (error) {
+      if (error instanceof UsageError) return error;
+      throw error;
+    }
+    throw new Error('no UsageError');
+  };
+
+  test.each([
+    [
+      '--filter',
+      { filter: '{"at": {"$gt": {"$date": "yesterday"}}}' },
+      '{"$date":"yesterday"} is not a date',
+    ],
+    [
+      '--filter',
+      { filter: '{"at": {"$date": 1714564800000}}' },
+      '{"$date":1714564800000} is not a date',
+    ],
+    [
+      '--filter',
+      { filter: '{"at": {"$date": {"$numberLong": "9000000000000000000"}}}' },
+      '{"$date":{"$numberLong":"9000000000000000000"}} is not a date',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberInt": "1.5"}}' },
+      '{"$numberInt":"1.5"} is not a 32-bit integer',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberInt": "2147483648"}}' },
+      '{"$numberInt":"2147483648"} is not a 32-bit integer',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberInt": "abc"}}' },
+      '{"$numberInt":"abc"} is not a 32-bit integer',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberInt": 1.5}}' },
+      '{"$numberInt":1.5} is not a 32-bit integer',
+    ],
+    [
+      '--match',
+      { match: '{"$or": [{"n": {"$numberLong": "9223372036854775808"}}]}' },
+      '{"$numberLong":"9223372036854775808"} is not a 64-bit integer',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberLong": 5}}' },
+      '{"$numberLong":5} is not a 64-bit integer',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberDouble": "abc"}}' },
+      '{"$numberDouble":"abc"} is not a double',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberDouble": "1e400"}}' },
+      '{"$numberDouble":"1e400"} is not a double',
+    ],
+    [
+      '--match',
+      { match: '{"n": {"$numberDecimal": "1.2.3"}}' },
+      '{"$numberDecimal":"1.2.3"} is not a decimal',
+    ],
+    [
+      '--pipeline',
+      { pipeline: '[{"$match": {"n": {"$in": [1, {"$numberInt": "x"}]}}}]' },
+      '{"$numberInt":"x"} is not a 32-bit integer',
+    ],
+  ])('%s %j', (flag, flags, what) => {
+    const error = usage(flags);
+    expect(error.message).toBe(`${flag}: ${what}`);
+    expect(error.hint).toMatch(/^\$\w+ takes /);
+  });
+
+  test('sound values pass, with their exact types', () => {
+    const opts = resolve({
+      filter:
+        '{"a": {"$date": "2024-05-01T12:00:00Z"}, "b": {"$date": {"$numberLong": "-1000"}}, "c": {"$numberInt": "-2147483648"}}',
+      match:
+        '{"d": {"$numberLong": "-9223372036854775808"}, "e": {"$numberDouble": "-Infinity"}, "f": {"$numberDouble": "1.5e3"}, "g": {"$numberDecimal": "9.99"}, "h": {"$numberInt": null}, "i": -0}',
+    });
+    expect(opts.filter).toEqual({
+      a: new Date('2024-05-01T12:00:00Z'),
+      b: new Date(-1000),
+      c: new Int32(-2147483648),
+    });
+    expect(opts.match?.d).toEqual(Long.fromString('-9223372036854775808'));
+    expect(opts.match?.e).toEqual(new Double(-Infinity));
+    expect(opts.match?.f).toEqual(new Double(1500));
+    expect(opts.match?.g).toEqual(Decimal128.fromString('9.99'));
+    // A null wrapper value is left alone, as bson leaves it.
+    expect(opts.match?.h).toEqual({ $numberInt: null });
+    expect(Object.is((opts.match?.i as Double).value, -0)).toBe(true);
+  });
+
+  test('a deeply nested argument is no stack overflow', () => {
+    const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+    expect(() => resolve({ filter: `{"a": ${deep}}` })).not.toThrow(RangeError);
+  });
+});
+
+describe('--pipeline: invalid JSON gets a pipeline example', () => {
+  test.each([
+    [
+      { pipeline: '[{"$match": {}},]' },
+      `e.g. --pipeline '[{"$match": {"operationType": "insert"}}]'`,
+    ],
+    [
+      { pipeline: '@bad.json' },
+      'the file holds a JSON array of stages, e.g. [{"$match": {"operationType": "insert"}}]',
+    ],
+  ])('%j', (flags, hint) => {
+    const readText = (): string => '[{"$match": {}},]';
+    expect(() => resolve(flags, [], { readText })).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/^--pipeline.*: invalid JSON: /),
+        hint,
+      }),
+    );
+  });
+});
+
+describe('a $changeStreamSplitLargeEvent stage turns on reassembly', () => {
+  test('implied by the stage, off without it, on with the flag', () => {
+    expect(resolve({ pipeline: '[{"$changeStreamSplitLargeEvent": {}}]' }).splitLargeEvents).toBe(
+      true,
+    );
+    expect(resolve({ pipeline: '[{"$match": {}}]' }).splitLargeEvents).toBe(false);
+    expect(resolve({ splitLargeEvents: true }).splitLargeEvents).toBe(true);
+  });
+});
+
+describe('token hex that cannot be a resume token is a usage error', () => {
+  const hint = '--resume-after takes a resume token: {"_data":"8266…"} or its hex';
+  test.each([
+    ['0000', '"_data" is too short (2 bytes): a resume token starts with 9 bytes of cluster time'],
+    ['0166A1B2C3000000012B04', '"_data" does not start with a cluster time (byte 82, found 01)'],
+  ])('%s', (hex, why) => {
+    for (const arg of [hex, `{"_data": "${hex}"}`]) {
+      expect(() => resolve({ resumeAfter: arg })).toThrow(
+        expect.objectContaining({
+          message: `--resume-after: not a resume token (${hex}): ${why}`,
+          hint,
+        }),
+      );
+    }
   });
 });
 

@@ -13,13 +13,14 @@
 //          option given both ways is a usage error rather than a silent choice. The password is
 //          never put into the URI, so no message that shows the URI can carry it.
 import { accessSync, constants, statSync } from 'node:fs';
-import { EJSON, type Binary, type Document, type Timestamp } from 'bson';
+import { Decimal128, EJSON, type Binary, type Document, type Timestamp } from 'bson';
 import type { Format } from './format/index.js';
 import { DurationError, parseDuration } from './duration.js';
 import { describeFsError, UsageError } from './errors.js';
 import { FileTooLargeError, readFileCapped } from './file-arg.js';
 import { resolveTarget, type WatchTarget } from './namespace.js';
 import { uriCredentials } from './redact.js';
+import { tokenDataProblem } from './token.js';
 import {
   compareTimestamps,
   formatTimestamp,
@@ -305,7 +306,11 @@ export function resolveOptions(
     expanded,
     start,
     exitOnInvalidate: flags.exitOnInvalidate === true,
-    splitLargeEvents: flags.splitLargeEvents === true,
+    // A --pipeline that splits events needs the reassembly this turns on, or the fragments
+    // would print one by one (buildWatch does not add the stage a second time).
+    splitLargeEvents:
+      flags.splitLargeEvents === true ||
+      pipeline.some((stage) => '$changeStreamSplitLargeEvent' in stage),
     checkpointIntervalMs:
       flags.checkpointInterval === undefined
         ? DEFAULT_CHECKPOINT_INTERVAL_MS
@@ -567,13 +572,137 @@ function parseOps(values: readonly string[], expanded: boolean): string[] {
 }
 
 /** Parses Extended JSON (canonical types kept: `1` stays an Int32) into a document. */
-function parseEjson(flag: string, text: string): unknown {
+function parseEjson(
+  flag: string,
+  text: string,
+  hint = `e.g. ${flag} '{"status": "paid"}'`,
+): unknown {
+  let tree: unknown;
   try {
+    tree = JSON.parse(text);
+  } catch (error) {
+    throw invalidJson(flag, error, hint);
+  }
+  // bson reads some wrong values without a word ({"$date": "yesterday"} becomes 1970,
+  // {"$numberInt": "1.5"} becomes 1): such a filter would quietly match something else.
+  checkEjsonValues(flag, tree);
+  try {
+    // From the text again, not the tree: JSON.stringify would turn -0 into 0.
     return EJSON.parse(text, { relaxed: false });
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`${flag}: invalid JSON: ${why}`, `e.g. ${flag} '{"status": "paid"}'`);
+    throw invalidJson(flag, error, hint);
   }
+}
+
+function invalidJson(flag: string, error: unknown, hint: string): UsageError {
+  const why = error instanceof Error ? error.message : String(error);
+  return new UsageError(`${flag}: invalid JSON: ${why}`, hint);
+}
+
+const INT32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
+const INT64 = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
+// The largest time a JavaScript Date (and so bson) can hold, in ms either side of 1970.
+const MAX_DATE_MS = 8.64e15;
+const WHOLE = /^-?\d+$/;
+const DOUBLE = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^(-?Infinity|NaN)$/;
+
+/** Refuses Extended JSON wrappers whose value bson would change or drop (UsageError). */
+export function checkEjsonValues(flag: string, tree: unknown): void {
+  // A loop, not recursion: a deeply nested argument must not overflow the stack.
+  const pending: unknown[] = [tree];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      pending.push(...(value as unknown[]));
+      continue;
+    }
+    const doc = value as Record<string, unknown>;
+    const problem = wrapperProblem(doc);
+    if (problem !== undefined) {
+      throw new UsageError(
+        `${flag}: ${abbreviate(JSON.stringify(doc))} is not ${problem.what}`,
+        problem.hint,
+      );
+    }
+    pending.push(...Object.values(doc));
+  }
+}
+
+function wrapperProblem(doc: Record<string, unknown>): { what: string; hint: string } | undefined {
+  // bson ignores a wrapper key whose value is null, so it is skipped here too.
+  const { $numberInt: int, $numberLong: long, $numberDouble: double } = doc;
+  const { $numberDecimal: decimal, $date: date } = doc;
+  if (int != null && !isInt32(int)) {
+    return {
+      what: 'a 32-bit integer',
+      hint: `$numberInt takes a whole number from ${INT32.min} to ${INT32.max} as a string, e.g. {"$numberInt": "42"}; a fraction is {"$numberDouble": "1.5"}`,
+    };
+  }
+  if (long != null && !isInt64(long)) {
+    return {
+      what: 'a 64-bit integer',
+      hint: `$numberLong takes a whole number from ${INT64.min} to ${INT64.max} as a string, e.g. {"$numberLong": "42"}`,
+    };
+  }
+  if (double != null && !isDouble(double)) {
+    return {
+      what: 'a double',
+      hint: '$numberDouble takes a number as a string (or "Infinity", "-Infinity", "NaN"), e.g. {"$numberDouble": "1.5"}',
+    };
+  }
+  if (decimal != null && !isDecimal(decimal)) {
+    return {
+      what: 'a decimal',
+      hint: '$numberDecimal takes a number of at most 34 digits as a string, e.g. {"$numberDecimal": "9.99"}',
+    };
+  }
+  if (date != null && !isDate(date)) {
+    return {
+      what: 'a date',
+      hint: '$date takes an ISO 8601 time, e.g. {"$date": "2024-05-01T12:00:00Z"}, or {"$date": {"$numberLong": "<ms since 1970>"}}',
+    };
+  }
+  return undefined;
+}
+
+function isInt32(value: unknown): boolean {
+  const n = typeof value === 'string' && WHOLE.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n >= INT32.min && n <= INT32.max;
+}
+
+function isInt64(value: unknown): boolean {
+  if (typeof value !== 'string' || !WHOLE.test(value)) return false;
+  const n = BigInt(value);
+  return n >= INT64.min && n <= INT64.max;
+}
+
+function isDouble(value: unknown): boolean {
+  if (typeof value === 'number') return true;
+  if (typeof value !== 'string' || !DOUBLE.test(value)) return false;
+  // Digits that overflow to Infinity are not the number written.
+  return Number.isFinite(Number(value)) || !/\d/.test(value);
+}
+
+function isDecimal(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    Decimal128.fromString(value); // throws on what it cannot hold exactly
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isDate(value: unknown): boolean {
+  let ms: number;
+  if (typeof value === 'string') ms = Date.parse(value);
+  else if (typeof value === 'object' && value !== null && Object.keys(value).length === 1) {
+    const long = (value as Record<string, unknown>).$numberLong;
+    if (!isInt64(long)) return false;
+    ms = Number(long);
+  } else return false;
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS;
 }
 
 function parseDocument(flag: string, text: string): Document {
@@ -627,7 +756,14 @@ function parsePipeline(arg: string, readText: (path: string) => string): Documen
       );
     }
   }
-  const value = parseEjson(where, text);
+  const example = '[{"$match": {"operationType": "insert"}}]';
+  const value = parseEjson(
+    where,
+    text,
+    arg.startsWith('@')
+      ? `the file holds a JSON array of stages, e.g. ${example}`
+      : `e.g. --pipeline '${example}'`,
+  );
   const stages = Array.isArray(value) ? value : [value];
   stages.forEach((stage, index) => {
     if (!isPlainDocument(stage) || Object.keys(stage).length !== 1) {
@@ -750,6 +886,14 @@ export function parseToken(
 function checkTokenHex(flag: string, hex: string, hint: string): ResumeToken {
   if (hex === '' || hex.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(hex)) {
     throw new UsageError(`${flag}: the token's _data is not hex: ${abbreviate(hex)}`, hint);
+  }
+  // Found here, a corrupt token is a usage error; sent, it would be a connect or resume failure.
+  const why = tokenDataProblem(hex);
+  if (why !== undefined) {
+    throw new UsageError(
+      `${flag}: not a resume token (${abbreviate(hex)}): ${why.replace(/: not a resume token$/, '')}`,
+      hint,
+    );
   }
   return { _data: hex };
 }
