@@ -113,6 +113,12 @@ describe('buildWatch', () => {
       }).pipeline,
     ).toEqual([{ $set: { x: 'a' } }, split]);
   });
+
+  test('a --pipeline that ends with the split stage says its fragments are put together', () => {
+    const notes = watchFor({ pipeline: '[{"$changeStreamSplitLargeEvent": {}}]' }).notes;
+    expect(notes).toEqual([expect.stringMatching(/printed as one event/)]);
+    expect(watchFor({ splitLargeEvents: true }).notes).toEqual([]);
+  });
 });
 
 describe('--filter semantics', () => {

@@ -63,6 +63,12 @@ export function buildWatch(opts: TailOptions): WatchSpec {
   const last = opts.pipeline.at(-1);
   const userSplits = last !== undefined && '$changeStreamSplitLargeEvent' in last;
   if (opts.splitLargeEvents && !userSplits) pipeline.push({ $changeStreamSplitLargeEvent: {} });
+  if (userSplits) {
+    notes.push(
+      '--pipeline ends with $changeStreamSplitLargeEvent: the fragments of large events are ' +
+        'printed as one event (as with --split-large-events)',
+    );
+  }
 
   if (fullDocument !== undefined) options.fullDocument = fullDocument;
   if (opts.fullDocumentBeforeChange !== undefined) {
