@@ -1,6 +1,18 @@
 #!/usr/bin/env node
 // A doorway: everything happens in main (built from src/ into dist/ by `npm run build`).
-import { main, processIo } from '../dist/main.js';
+const entry = new URL('../dist/main.js', import.meta.url);
+let main, processIo;
+try {
+  ({ main, processIo } = await import(entry.href));
+} catch (err) {
+  // Only dist/main.js itself missing (a clone not yet built) gets the hint; a missing
+  // dependency or a broken build must still show its own error.
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || err.url !== entry.href) throw err;
+  process.stderr.write(
+    'mongo-tail: dist/ is missing: run npm run build (or install the package from npm pack)\n',
+  );
+  process.exit(1);
+}
 
 const code = await main(process.argv.slice(2), processIo());
 process.exitCode = code;
