@@ -3,7 +3,7 @@ import { MongoNetworkError, MongoServerError, MongoServerSelectionError } from '
 import { ConnectError, ResumeError, TailError, UsageError } from '../errors.js';
 import type { StartPosition } from '../options.js';
 import { NoAnswerError } from './cursor.js';
-import { causeOf, isTransient, toStreamError } from './diagnose.js';
+import { causeOf, isHistoryLost, isTransient, oldestFromReply, toStreamError } from './diagnose.js';
 
 function serverError(code: number, errmsg: string, labels: string[] = []): MongoServerError {
   return new MongoServerError({
@@ -82,6 +82,54 @@ describe('toStreamError', () => {
       'leave out --since to start from now, or use a later --since to read what the oplog still holds',
     );
     expect((error as ResumeError).exitCode).toBe(4);
+  });
+
+  test('286 with the oldest time still held → the message names the lost window', () => {
+    const oldest = {
+      ts: new Timestamp({ t: 1714600000, i: 3 }),
+      wall: new Date('2024-05-01T21:46:40.123Z'),
+    };
+    const fromSince = toStreamError(serverError(286, 'gone'), SINCE, OPTS, oldest) as ResumeError;
+    expect(fromSince).toBeInstanceOf(ResumeError);
+    expect(fromSince.message).toBe(
+      'cannot resume from cluster time 1714564800,2 (2024-05-01T12:00:00Z): that point is no longer ' +
+        'in the oplog (ChangeStreamHistoryLost); the oldest still held is 1714600000,3 ' +
+        '(2024-05-01T21:46:40Z), so the events between 1714564800,2 and then are lost',
+    );
+    expect(fromSince.hint).toBe(
+      'leave out --since to start from now, or use a later --since to read what the oplog still holds',
+    );
+    const fromToken = toStreamError(
+      serverError(286, 'gone'),
+      AFTER,
+      { ...OPTS, tokenFile: 'pos.json' },
+      { ts: oldest.ts },
+    ) as ResumeError;
+    // Without a wall time, the cluster time's own seconds stand for it.
+    expect(fromToken.message).toBe(
+      'cannot resume after the resume token at cluster time 1725165347,1 (2024-09-01T04:35:47Z): ' +
+        'that point is no longer in the oplog (ChangeStreamHistoryLost); the oldest still held is ' +
+        '1714600000,3 (2024-05-01T21:46:40Z), so the events between 1725165347,1 and then are lost',
+    );
+    expect(fromToken.hint).toBe(
+      'remove pos.json and start again with --since at a time the oplog still holds (or from now)',
+    );
+    // A token whose time cannot be read still names the end of the window.
+    const opaque = toStreamError(
+      serverError(286, 'gone'),
+      { kind: 'resumeAfter', token: { _data: 'zz' } },
+      OPTS,
+      oldest,
+    ) as ResumeError;
+    expect(opaque.message).toMatch(
+      /after the given resume token: .*; the oldest still held is 1714600000,3 \(2024-05-01T21:46:40Z\), so the events before then are lost$/,
+    );
+  });
+
+  test('isHistoryLost: only a server error 286', () => {
+    expect(isHistoryLost(serverError(286, 'gone'))).toBe(true);
+    expect(isHistoryLost(serverError(280, 'not found'))).toBe(false);
+    expect(isHistoryLost(new Error('286'))).toBe(false);
   });
 
   test('280 and 260 → ResumeError with the token time', () => {
@@ -218,4 +266,24 @@ test('an event over 16 MB (10334) names --split-large-events', () => {
   expect(error.exitCode).toBe(1);
   expect(error.message).toContain('BSONObj size: 17000000 is invalid (BSONObjectTooLarge)');
   expect(error.hint).toContain('--split-large-events');
+});
+
+describe('oldestFromReply', () => {
+  test('the first entry of a find on local.oplog.rs: ts and wall', () => {
+    const ts = new Timestamp({ t: 1714600000, i: 3 });
+    const wall = new Date('2024-05-01T21:46:40.123Z');
+    expect(oldestFromReply({ cursor: { firstBatch: [{ ts, wall }], id: 0 }, ok: 1 })).toEqual({
+      ts,
+      wall,
+    });
+    // An entry without a usable wall time still gives its cluster time.
+    expect(oldestFromReply({ cursor: { firstBatch: [{ ts, wall: 'x' }] } })).toEqual({ ts });
+  });
+
+  test('nothing usable → undefined (the message then leaves the oldest time out)', () => {
+    expect(oldestFromReply({ cursor: { firstBatch: [] }, ok: 1 })).toBeUndefined();
+    expect(oldestFromReply({ ok: 1 })).toBeUndefined();
+    expect(oldestFromReply({ cursor: { firstBatch: [{ ts: 5 }] } })).toBeUndefined();
+    expect(oldestFromReply({ cursor: { firstBatch: [null] } })).toBeUndefined();
+  });
 });

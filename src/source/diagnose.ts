@@ -1,7 +1,7 @@
 // Server and driver errors on the change stream → what to do (retry or not) and the typed
 // error the user sees (exit 3 connect, 4 resume, 2 usage, 1 unexpected), with its message and
 // hint. Pure: every mapping is tested without a server.
-import type { Timestamp } from 'bson';
+import type { Document, Timestamp } from 'bson';
 import {
   MongoError,
   MongoNetworkError,
@@ -65,11 +65,44 @@ export function causeOf(message: string): string {
   return message.replace(EXECUTOR_CONTEXT, '');
 }
 
-/** Maps a failure on the stream to the error the user sees. */
+/** The oldest entry a server still holds in its oplog: where the history it can replay begins. */
+export interface OldestHeld {
+  ts: Timestamp;
+  wall?: Date;
+}
+
+/** True for 286 ChangeStreamHistoryLost: the requested point has left the oplog. */
+export function isHistoryLost(error: unknown): boolean {
+  return error instanceof MongoServerError && codeOf(error) === 286;
+}
+
+/**
+ * The oldest oplog entry in the reply of `find` on `local.oplog.rs` sorted by `{$natural: 1}`
+ * (how `rs.printReplicationInfo()` finds "oplog first event time"); undefined when the reply
+ * holds none.
+ */
+export function oldestFromReply(reply: Document): OldestHeld | undefined {
+  const cursor: unknown = reply.cursor;
+  const batch: unknown =
+    typeof cursor === 'object' && cursor !== null ? (cursor as Document).firstBatch : undefined;
+  const first: unknown = Array.isArray(batch) ? batch[0] : undefined;
+  if (typeof first !== 'object' || first === null) return undefined;
+  const { ts, wall } = first as Document;
+  if (!hasTag(ts, 'Timestamp')) return undefined;
+  const oldest: OldestHeld = { ts: ts as Timestamp };
+  if (wall instanceof Date && Number.isFinite(wall.getTime())) oldest.wall = wall;
+  return oldest;
+}
+
+/**
+ * Maps a failure on the stream to the error the user sees. `oldest`, when known, names where
+ * the history lost with a 286 ends.
+ */
 export function toStreamError(
   error: unknown,
   position: StartPosition,
   opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+  oldest?: OldestHeld,
 ): unknown {
   if (
     error instanceof MongoServerError &&
@@ -113,7 +146,7 @@ export function toStreamError(
     case 286:
       return new ResumeError(
         `cannot resume ${where}: that point is no longer in the oplog (ChangeStreamHistoryLost); ` +
-          'the events since then cannot be read from this deployment any more',
+          lostWindow(position, oldest),
         opts.tokenFile !== undefined && position.kind !== 'since'
           ? `remove ${opts.tokenFile} and start again with --since at a time the oplog still holds (or from now)`
           : `${startOver}use a later --since to read what the oplog still holds`,
@@ -187,6 +220,26 @@ export function toConnectError(error: unknown, opts: Pick<TailOptions, 'uri'>): 
   );
 }
 
+/** What a 286 lost: from the requested time up to the oldest time still held, when known. */
+function lostWindow(position: StartPosition, oldest: OldestHeld | undefined): string {
+  if (oldest === undefined) {
+    return 'the events since then cannot be read from this deployment any more';
+  }
+  const from = timeOf(position);
+  const held =
+    `the oldest still held is ${formatTimestamp(oldest.ts)} ` +
+    `(${oldest.wall === undefined ? isoOf(oldest.ts) : isoSeconds(oldest.wall)})`;
+  return from === undefined
+    ? `${held}, so the events before then are lost`
+    : `${held}, so the events between ${formatTimestamp(from)} and then are lost`;
+}
+
+function timeOf(position: StartPosition): Timestamp | undefined {
+  if (position.kind === 'since') return position.ts;
+  if (position.kind === 'now') return undefined;
+  return tokenTime(position.token);
+}
+
 function describePosition(position: StartPosition): string {
   switch (position.kind) {
     case 'since':
@@ -204,7 +257,12 @@ function describePosition(position: StartPosition): string {
 }
 
 function isoOf(ts: Timestamp): string {
-  return new Date(ts.t * 1000).toISOString().replace('.000Z', 'Z');
+  return isoSeconds(new Date(ts.t * 1000));
+}
+
+/** An ISO time to the second, like cluster times (which have one-second resolution). */
+function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**

@@ -34,7 +34,15 @@ import {
   answerLimitMs,
   type GetMoreOptions,
 } from './cursor.js';
-import { codeOf, isTransient, messageOf, toStreamError } from './diagnose.js';
+import {
+  codeOf,
+  isHistoryLost,
+  isTransient,
+  messageOf,
+  oldestFromReply,
+  toStreamError,
+  type OldestHeld,
+} from './diagnose.js';
 import { ResumePosition } from './position.js';
 import { DEFAULT_RETRY, Reopen, type RetryPolicy } from './reopen.js';
 
@@ -308,7 +316,10 @@ export class ChangeSource {
 
   /** Waits and returns when the error is worth another try; throws the typed error otherwise. */
   private async recover(error: unknown): Promise<void> {
-    if (!isTransient(error)) throw toStreamError(error, this.position.current, this.opts);
+    if (!isTransient(error)) {
+      const oldest = isHistoryLost(error) ? await oldestHeld(this.client) : undefined;
+      throw toStreamError(error, this.position.current, this.opts, oldest);
+    }
     const retry = this.reopen.failed(error instanceof NoAnswerError ? error.dueAt : undefined);
     const { retryForMs } = this.reopen.policy;
     if (retry === undefined) {
@@ -337,4 +348,36 @@ export class ChangeSource {
     });
     this.sleeping = undefined;
   }
+}
+
+/** How long the look-up of the oldest oplog entry may delay the exit after a 286. */
+const OLDEST_LIMIT_MS = 2000;
+
+/**
+ * The oldest entry the server still holds, to name the lost window after a 286; best effort.
+ * Reading `local.oplog.rs` works on a replica-set member (mongod 6–8) for a user with read on
+ * `local`; a user without it (13), a mongos (no oplog to read there) or a server that does not
+ * answer in time gives undefined, and the message leaves the oldest time out.
+ */
+async function oldestHeld(client: MongoClient): Promise<OldestHeld | undefined> {
+  const signal = AbortSignal.timeout(OLDEST_LIMIT_MS);
+  // The race settles the wait even at a step that would not look at the signal.
+  const aborted = new Promise<undefined>((resolve) => {
+    signal.addEventListener('abort', () => resolve(undefined), { once: true });
+  });
+  const lookup = client
+    .db('local')
+    .command(
+      {
+        find: 'oplog.rs',
+        filter: {},
+        sort: { $natural: 1 },
+        projection: { _id: 0, ts: 1, wall: 1 },
+        limit: 1,
+        singleBatch: true,
+      },
+      { signal },
+    )
+    .then(oldestFromReply, () => undefined);
+  return Promise.race([lookup, aborted]);
 }

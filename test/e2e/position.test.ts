@@ -370,6 +370,9 @@ describe('positions that cannot be resumed', () => {
         await client.close();
       }
       server.truncateOplog();
+      const held = server.state.oplog.first;
+      if (held === undefined) throw new Error('the truncated oplog holds no entry');
+      const heldAt = `${held.ts.t},${held.ts.i} (${held.wall.toISOString().replace(/\.\d{3}Z$/, 'Z')})`;
       // A resume error is never retried, however long --retry-for allows.
       const result = await runCli([
         '--uri',
@@ -384,8 +387,8 @@ describe('positions that cannot be resumed', () => {
       expect(result.stdout).toBe('');
       expect(result.stderr).toBe(
         'mongo-tail: cannot resume from cluster time 1,1 (1970-01-01T00:00:01Z): that point is no ' +
-          'longer in the oplog (ChangeStreamHistoryLost); the events since then cannot be read from ' +
-          'this deployment any more\n' +
+          `longer in the oplog (ChangeStreamHistoryLost); the oldest still held is ${heldAt}, so ` +
+          'the events between 1,1 and then are lost\n' +
           'hint: leave out --since to start from now, or use a later --since to read what the ' +
           'oplog still holds\n',
       );

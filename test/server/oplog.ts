@@ -1,7 +1,7 @@
 // The bounded oplog: every write and DDL step in order, stamped with a strictly increasing
 // cluster time (`Timestamp{t: wall-clock seconds, i: counter}`) like a replica-set primary.
 // Change-stream cursors read it by position and wait on it without polling.
-import { Timestamp } from 'bson';
+import { type Document, Long, Timestamp } from 'bson';
 import type { OplogApi, OplogEntry, OplogEntryInput } from './types.js';
 
 export interface OplogOptions {
@@ -58,13 +58,15 @@ export class Oplog implements OplogApi {
   private readonly listeners = new Set<(entry?: OplogEntry) => void>();
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** The "initiating set" no-op the oplog starts with (`local.oplog.rs` names it so). */
+  readonly initiation: OplogEntry;
 
   constructor(opts: OplogOptions = {}) {
     this.maxEntries = Math.max(1, opts.maxEntries ?? DEFAULT_OPLOG_SIZE);
     this.now = opts.now ?? Date.now;
     this.last = new Timestamp({ t: 0, i: 0 });
     // A replica set's oplog is never empty: it starts with the "initiating set" no-op.
-    this.append({ op: 'noop', db: '' });
+    this.initiation = this.append({ op: 'noop', db: '' });
     const interval = opts.noopIntervalMs ?? DEFAULT_NOOP_INTERVAL_MS;
     if (interval > 0) {
       this.timer = setInterval(() => this.append({ op: 'noop', db: '' }), interval);
@@ -187,5 +189,93 @@ export class Oplog implements OplogApi {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
+  }
+}
+
+/**
+ * An entry as a document of `local.oplog.rs` (what `find` there returns), in a real 8.0 entry's
+ * field order: `{lsid, txnNumber, op, ns, ui, o, o2, ts, t, v, wall}`. Simplified where nothing
+ * reads it: an update's `o` is a `$v: 2` diff with dotted paths in `u`/`d` (no nested `s`
+ * diffs), and `t` is the term given (entries do not record the term they were written in).
+ */
+export function oplogDocument(entry: OplogEntry, term: number, initiation = false): Document {
+  const doc: Document = {};
+  const txn = entry.applyOps?.[0] ?? entry;
+  if (txn.lsid !== undefined) doc.lsid = txn.lsid;
+  if (txn.txnNumber !== undefined) doc.txnNumber = txn.txnNumber;
+  Object.assign(doc, operationOf(entry, initiation));
+  doc.ts = entry.ts;
+  doc.t = Long.fromNumber(term);
+  doc.v = Long.fromNumber(2);
+  doc.wall = entry.wall;
+  return doc;
+}
+
+/** `op`, `ns`, `ui`, `o` and `o2` of an entry (also an applyOps' inner operation). */
+function operationOf(entry: OplogEntryInput, initiation: boolean): Document {
+  const coll = entry.coll ?? '';
+  const ns = `${entry.db}.${coll}`;
+  const command = `${entry.db}.$cmd`;
+  const ui: Document = entry.uuid === undefined ? {} : { ui: entry.uuid };
+  const described = entry.operationDescription ?? {};
+  switch (entry.op) {
+    case 'insert':
+      return { op: 'i', ns, ...ui, o: entry.fullDocument ?? {}, o2: entry.documentKey ?? {} };
+    case 'replace':
+      return { op: 'u', ns, ...ui, o: entry.fullDocument ?? {}, o2: entry.documentKey ?? {} };
+    case 'update': {
+      const diff: Document = {};
+      const change = entry.updateDescription;
+      if (change && change.removedFields.length > 0) {
+        diff.d = Object.fromEntries(change.removedFields.map((f) => [f, false]));
+      }
+      if (change && Object.keys(change.updatedFields).length > 0) diff.u = change.updatedFields;
+      return { op: 'u', ns, ...ui, o: { $v: 2, diff }, o2: entry.documentKey ?? {} };
+    }
+    case 'delete':
+      return { op: 'd', ns, ...ui, o: entry.documentKey ?? {} };
+    case 'create':
+      return { op: 'c', ns: command, ...ui, o: { create: coll, ...described } };
+    case 'createIndexes': {
+      const indexes = Array.isArray(described.indexes) ? (described.indexes as Document[]) : [];
+      const o: Document =
+        indexes.length === 1
+          ? { createIndexes: coll, ...indexes[0] }
+          : { commitIndexBuild: coll, indexes };
+      return { op: 'c', ns: command, ...ui, o };
+    }
+    case 'dropIndexes': {
+      const [index] = Array.isArray(described.indexes) ? (described.indexes as Document[]) : [];
+      return {
+        op: 'c',
+        ns: command,
+        ...ui,
+        o: { dropIndexes: coll, index: index?.name },
+        o2: index ?? {},
+      };
+    }
+    case 'modify': {
+      const op: Document = { op: 'c', ns: command, ...ui, o: { collMod: coll, ...described } };
+      if (entry.stateBeforeChange) op.o2 = entry.stateBeforeChange;
+      return op;
+    }
+    case 'drop':
+      return { op: 'c', ns: command, ...ui, o: { drop: coll } };
+    case 'rename': {
+      const o: Document = { renameCollection: ns, to: `${entry.to?.db}.${entry.to?.coll}` };
+      o.stayTemp = false;
+      if (entry.dropTarget) o.dropTarget = entry.dropTarget;
+      return { op: 'c', ns: command, ...ui, o };
+    }
+    case 'dropDatabase':
+      return { op: 'c', ns: command, o: { dropDatabase: 1 } };
+    case 'applyOps':
+      return {
+        op: 'c',
+        ns: 'admin.$cmd',
+        o: { applyOps: (entry.applyOps ?? []).map((inner) => operationOf(inner, false)) },
+      };
+    case 'noop':
+      return { op: 'n', ns: '', o: { msg: initiation ? 'initiating set' : 'periodic noop' } };
   }
 }

@@ -4,6 +4,8 @@ import { type Document, Binary, Long, calculateObjectSize } from 'bson';
 import { createHash } from 'node:crypto';
 import { openChangeStream } from '../change-stream/change-stream.js';
 import { ServerError, fail } from '../errors.js';
+import { Oplog, oplogDocument } from '../oplog.js';
+import { topologyOf } from '../topology.js';
 import {
   type MatchDetails,
   compileFilter,
@@ -537,9 +539,21 @@ function find(cmd: Document, ctx: CommandContext): Document {
     singleBatch = true;
   }
   const batchSize = readBatchSize(cmd.batchSize);
+  const firstBatchSize = singleBatch && limit > 0 ? Math.min(limit, batchSize ?? limit) : batchSize;
+  const ns = `${ctx.db}.${name}`;
+  const oplog = ctx.server.oplog;
+  if (ns === 'local.oplog.rs' && ctx.server.topology === 'replset' && oplog instanceof Oplog) {
+    if (cmd.tailable === true) fail(2, 'tailable cursors are not supported by the test server');
+    const docs = findOplog(oplog, topologyOf(ctx.server).term, { filter, sort, skip, limit });
+    const project = compileProjection(projection);
+    return cursorReply(ctx, ns, project ? docs.map((d) => project(d)) : docs, {
+      batchSize: firstBatchSize,
+      singleBatch,
+      lsid: cmd.lsid,
+    });
+  }
   const storage = storageOf(ctx);
   const coll = storage.getCollection(ctx.db, name);
-  const ns = `${ctx.db}.${name}`;
   if (cmd.tailable === true) {
     if (!coll?.options.capped) {
       fail(
@@ -567,8 +581,35 @@ function find(cmd: Document, ctx: CommandContext): Document {
     compileFilter(filter);
     docs = [];
   }
-  const firstBatchSize = singleBatch && limit > 0 ? Math.min(limit, batchSize ?? limit) : batchSize;
   return cursorReply(ctx, ns, docs, { batchSize: firstBatchSize, singleBatch, lsid: cmd.lsid });
+}
+
+/**
+ * The oplog as `local.oplog.rs` (what `rs.printReplicationInfo()` and tools that look for the
+ * oldest entry read): entries in `$natural` order (oldest first, `{$natural: -1}` newest first),
+ * filtered, or sorted by fields like any collection. Scans stop at `limit`.
+ */
+function findOplog(
+  oplog: Oplog,
+  term: number,
+  opts: { filter?: Document; sort?: Document; skip: number; limit: number },
+): Document[] {
+  const matcher = compileFilter(opts.filter);
+  const keys = opts.sort ? Object.keys(opts.sort) : [];
+  const natural = keys.length === 1 && keys[0] === '$natural' ? toNumber(opts.sort?.$natural) : 1;
+  if (natural !== 1 && natural !== -1) fail(2, '$natural sort must be 1 or -1');
+  const bySort =
+    keys.length > 0 && keys[0] !== '$natural' ? compileSort(opts.sort ?? {}) : undefined;
+  const want = bySort || opts.limit === 0 ? Infinity : opts.skip + opts.limit;
+  const out: Document[] = [];
+  for (let n = 0; n < oplog.size && out.length < want; n++) {
+    const entry = oplog.at(natural === 1 ? n : oplog.size - 1 - n);
+    if (entry === undefined) break;
+    const doc = oplogDocument(entry, term, entry === oplog.initiation);
+    if (matcher(doc, {})) out.push(doc);
+  }
+  if (bySort) out.sort(bySort);
+  return out.slice(opts.skip, opts.limit === 0 ? undefined : opts.skip + opts.limit);
 }
 
 function count(cmd: Document, ctx: CommandContext): Document {
