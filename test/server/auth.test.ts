@@ -16,6 +16,7 @@ beforeAll(async () => {
       { user: 'alice', password: 'secret' },
       { user: 'bob', password: 'hunter2', roles: ['readWrite@a'] },
       { user: 'carol', password: 'pw', roles: ['read'], db: 'a' },
+      { user: 'dave', password: 'pw', roles: ['readAnyDatabase'] },
     ],
   });
 });
@@ -131,6 +132,19 @@ describe('authorization', () => {
     expect((err as MongoServerError).message).toMatch(
       /^not authorized on a to execute command \{ insert: "x"/,
     );
+  });
+
+  test('readAnyDatabase reads any database but local (the oplog) and config', async () => {
+    const c = client(uriFor('dave', 'pw'));
+    expect(await c.db('a').collection('x').find().toArray()).toEqual([]);
+    for (const db of ['local', 'config']) {
+      const err = await c
+        .db(db)
+        .collection('oplog.rs')
+        .findOne({})
+        .catch((e: unknown) => e);
+      expect((err as MongoServerError).code).toBe(13);
+    }
   });
 
   test('a cluster-wide change stream needs more than one database', async () => {

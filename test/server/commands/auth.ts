@@ -326,8 +326,10 @@ type Need = 'read' | 'readWrite';
 function grants(roles: readonly RoleGrant[], db: string, need: Need): boolean {
   return roles.some((r) => {
     if (r.role === 'root') return true;
-    if (r.role === 'readWriteAnyDatabase') return true;
-    if (r.role === 'readAnyDatabase') return need === 'read';
+    // The AnyDatabase roles leave out `local` and `config` (MongoDB's built-in roles page).
+    const anyDb = db !== 'local' && db !== 'config';
+    if (r.role === 'readWriteAnyDatabase') return anyDb;
+    if (r.role === 'readAnyDatabase') return anyDb && need === 'read';
     if (r.db !== db) return false;
     return r.role === 'readWrite' || need === 'read';
   });
