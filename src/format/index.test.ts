@@ -1,7 +1,7 @@
 import { EJSON, Int32 } from 'bson';
 import { createFormatter, FORMATS } from './index.js';
 import type { Format } from './index.js';
-import { event, OID } from './samples.test-util.js';
+import { event, OID, WALL } from './samples.test-util.js';
 
 const ev = event('insert', {
   fullDocument: { _id: OID, n: new Int32(1) },
@@ -21,9 +21,14 @@ describe('createFormatter', () => {
   });
 
   test('pretty honours the time zone', () => {
-    const line = createFormatter({ format: 'pretty', color: false, timeZone: 'UTC' })(ev);
+    const line = createFormatter({
+      format: 'pretty',
+      color: false,
+      timeZone: 'UTC',
+      now: () => WALL,
+    })(ev);
     expect(line).toBe(
-      `21:44:35.123 insert       shop.orders ObjectId('${OID.toHexString()}') { n: 1 }`,
+      `21:44:35.123 insert        shop.orders ObjectId('${OID.toHexString()}') { n: 1 }`,
     );
   });
 

@@ -1,5 +1,6 @@
-// Formatters: pure functions from one change event to one line of output (no trailing newline).
-// The sink adds the newline and owns stdout; colour is decided by the caller and passed in.
+// Formatters: functions from one change event to its output, one line (no trailing newline; the
+// multi-line pretty view returns several). The sink adds the newline and owns stdout; colour and
+// width are decided by the caller and passed in.
 import { deserialize, type Document } from 'bson';
 import { transcodeDocument } from '../transcode/index.js';
 import { canonicalJson } from './canonical.js';
@@ -16,9 +17,20 @@ export interface FormatOptions {
   color: boolean;
   /** IANA zone or 'UTC' for pretty times; default local */
   timeZone?: string;
+  /**
+   * Pretty only: the terminal's columns, to cut each line to (with '…', long strings and arrays
+   * shortened first), or a function read at every event so a resized terminal is followed.
+   * Leave it out for whole lines: a pipe, a file, `--wide`. 0 or less, or a function returning
+   * undefined (a terminal that reports no size), also means whole lines. Ignored by multiline.
+   */
+  width?: number | (() => number | undefined);
+  /** Pretty only: a header line, then the body indented like mongosh; never cut. */
+  multiline?: boolean;
+  /** Pretty only: the current time, which decides whether the date is shown (for tests). */
+  now?: () => Date;
 }
 
-/** Returns a function that renders one change event as ONE line (no trailing newline). */
+/** Returns a function that renders one change event (no trailing newline; see FormatOptions). */
 export function createFormatter(opts: FormatOptions): (event: Document) => string {
   switch (opts.format) {
     case 'json':
@@ -26,7 +38,7 @@ export function createFormatter(opts: FormatOptions): (event: Document) => strin
     case 'canonical':
       return canonicalJson;
     case 'pretty':
-      return createPrettyFormatter({ color: opts.color, timeZone: opts.timeZone });
+      return createPrettyFormatter(opts);
     default: {
       const unknown: never = opts.format;
       throw new RangeError(`unknown format '${String(unknown)}'`);
@@ -34,7 +46,7 @@ export function createFormatter(opts: FormatOptions): (event: Document) => strin
   }
 }
 
-/** Renders the change event whose BSON document starts at `start` in `bytes` as ONE line. */
+/** Renders the change event whose BSON document starts at `start` in `bytes` (no newline). */
 export type EventFormatter = (bytes: Buffer, start: number) => string;
 
 // Events keep their exact BSON types: pretty prints Int32 vs Double vs Long.

@@ -134,3 +134,47 @@ test('colours come only from the palette', () => {
   expect(coloured).toContain('\x1b[33m'); // numbers yellow
   expect(coloured.replace(/\x1b\[\d+m/g, '')).toBe(plain);
 });
+
+describe('inspectValue with limits (a line that must fit a terminal)', () => {
+  const limits = { maxString: 60, maxItems: 10 };
+
+  test('a string over the limit shows its start and its length in characters', () => {
+    expect(inspectValue('a'.repeat(60), undefined, 0, limits)).toBe(`'${'a'.repeat(60)}'`);
+    expect(inspectValue('a'.repeat(61), undefined, 0, limits)).toBe(
+      `'${'a'.repeat(40)}'…(61 chars)`,
+    );
+    // Counted and cut in code points: 61 emoji are 122 UTF-16 units.
+    expect(inspectValue('😀'.repeat(61), undefined, 0, limits)).toBe(
+      `'${'😀'.repeat(40)}'…(61 chars)`,
+    );
+    expect(inspectValue('😀'.repeat(60), undefined, 0, limits)).toBe(`'${'😀'.repeat(60)}'`);
+  });
+
+  test('an array over the limit shows its first items and how many more', () => {
+    const items = Array.from({ length: 12 }, (_, i) => i);
+    expect(inspectValue(items, undefined, 0, limits)).toBe(
+      '[ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, … 2 more ]',
+    );
+    expect(inspectValue(items.slice(0, 10), undefined, 0, limits)).toBe(
+      '[ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 ]',
+    );
+  });
+
+  test('limits reach nested values, binaries and code', () => {
+    const long = 'x'.repeat(100);
+    expect(inspectValue({ a: [{ s: long }] }, undefined, 0, limits)).toBe(
+      `{ a: [ { s: '${'x'.repeat(40)}'…(100 chars) } ] }`,
+    );
+    expect(inspectValue(new Binary(Buffer.alloc(300), 0), undefined, 0, limits)).toBe(
+      `Binary.createFromBase64('${'A'.repeat(40)}'…(300 bytes), 0)`,
+    );
+    expect(inspectValue(new Code(long), undefined, 0, limits)).toBe(
+      `Code('${'x'.repeat(40)}'…(100 chars))`,
+    );
+  });
+
+  test('without limits everything prints whole', () => {
+    expect(inspectValue('a'.repeat(3000))).toBe(`'${'a'.repeat(3000)}'`);
+    expect(inspectValue(new Binary(Buffer.alloc(300), 0))).toContain('A'.repeat(400));
+  });
+});

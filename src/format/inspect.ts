@@ -73,6 +73,30 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
  */
 export const MAX_DEPTH = 100;
 
+/**
+ * Shortening for a line that must fit a terminal: strings longer than `maxString` characters
+ * show their start and their length, arrays longer than `maxItems` their first items and how
+ * many more there are. Both unset (the default): every value prints whole.
+ */
+export interface InspectLimits {
+  maxString?: number;
+  maxItems?: number;
+}
+
+/** Print everything whole. */
+export const WHOLE: InspectLimits = {};
+
+/** `'The start of a long str'…(3000 chars)`: the quote closes the part shown. */
+function stringText(s: string, p: Palette, limits: InspectLimits): string {
+  const max = limits.maxString;
+  if (max === undefined || s.length <= max) return p.string(quote(s));
+  const chars = Array.from(s);
+  if (chars.length <= max) return p.string(quote(s));
+  // Cut between code points, so a surrogate pair is never split.
+  const head = chars.slice(0, Math.max(1, Math.floor((max * 2) / 3))).join('');
+  return p.string(quote(head)) + p.dim(`…(${chars.length} chars)`);
+}
+
 /** An object key as mongosh prints it: bare when it is an identifier, else quoted. */
 export function formatKey(key: string): string {
   return IDENTIFIER.test(key) ? key : quote(key);
@@ -88,10 +112,21 @@ function uuidText(bytes: Uint8Array): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function binaryText(bytes: Uint8Array, subType: number, p: Palette): string {
+function binaryText(
+  bytes: Uint8Array,
+  subType: number,
+  p: Palette,
+  limits: InspectLimits = WHOLE,
+): string {
   if (subType === 4 && bytes.length === 16) return `UUID(${p.string(`'${uuidText(bytes)}'`)})`;
-  const base64 = Buffer.from(bytes).toString('base64');
-  return `Binary.createFromBase64(${p.string(`'${base64}'`)}, ${p.number(String(subType))})`;
+  const max = limits.maxString;
+  // Base64 takes 4 characters per 3 bytes: encode only the part that is shown.
+  const shown = max !== undefined && bytes.length * 4 > max * 3 ? Math.floor(max / 2) : undefined;
+  const base64 = Buffer.from(shown === undefined ? bytes : bytes.subarray(0, shown)).toString(
+    'base64',
+  );
+  const more = shown === undefined ? '' : p.dim(`…(${bytes.length} bytes)`);
+  return `Binary.createFromBase64(${p.string(`'${base64}'`)}${more}, ${p.number(String(subType))})`;
 }
 
 /** A regex literal; an unescaped `/` in the pattern is escaped so the literal stays readable. */
@@ -125,7 +160,13 @@ function dateText(d: Date, p: Palette): string {
   return p.date(`ISODate('${d.toISOString()}')`);
 }
 
-function bsonText(tag: string, v: BsonLike, p: Palette, depth: number): string | undefined {
+function bsonText(
+  tag: string,
+  v: BsonLike,
+  p: Palette,
+  depth: number,
+  limits: InspectLimits,
+): string | undefined {
   switch (tag) {
     case 'ObjectId':
       return `ObjectId(${p.string(`'${v.toHexString?.() ?? v.toString()}'`)})`;
@@ -141,15 +182,15 @@ function bsonText(tag: string, v: BsonLike, p: Palette, depth: number): string |
       return `Timestamp({ t: ${p.number(String(v.t))}, i: ${p.number(String(v.i))} })`;
     case 'Binary': {
       const bytes = (v.buffer ?? new Uint8Array()).subarray(0, v.position);
-      return binaryText(bytes, v.sub_type ?? 0, p);
+      return binaryText(bytes, v.sub_type ?? 0, p, limits);
     }
     case 'BSONRegExp':
       return p.regexp(regexText(v.pattern ?? '', v.options ?? ''));
     case 'Code': {
-      const code = p.string(quote(v.code ?? ''));
+      const code = stringText(v.code ?? '', p, limits);
       const scope = v.scope;
       return scope && typeof scope === 'object'
-        ? `Code(${code}, ${inspectValue(scope, p, depth + 1)})`
+        ? `Code(${code}, ${inspectValue(scope, p, depth + 1, limits)})`
         : `Code(${code})`;
     }
     case 'MinKey':
@@ -159,7 +200,7 @@ function bsonText(tag: string, v: BsonLike, p: Palette, depth: number): string |
     case 'BSONSymbol':
       return `BSONSymbol(${p.string(quote(String(v.value)))})`;
     case 'DBRef': {
-      const args = [p.string(quote(v.collection ?? '')), inspectValue(v.oid, p, depth + 1)];
+      const args = [p.string(quote(v.collection ?? '')), inspectValue(v.oid, p, depth + 1, limits)];
       if (v.db) args.push(p.string(quote(v.db)));
       return `DBRef(${args.join(', ')})`;
     }
@@ -168,23 +209,36 @@ function bsonText(tag: string, v: BsonLike, p: Palette, depth: number): string |
   }
 }
 
-function objectText(entries: [string, unknown][], p: Palette, depth: number): string {
+function objectText(
+  entries: [string, unknown][],
+  p: Palette,
+  depth: number,
+  limits: InspectLimits,
+): string {
   if (entries.length === 0) return '{}';
   if (depth >= MAX_DEPTH) return '{…}';
-  const items = entries.map(([k, v]) => `${formatKey(k)}: ${inspectValue(v, p, depth + 1)}`);
+  const items = entries.map(
+    ([k, v]) => `${formatKey(k)}: ${inspectValue(v, p, depth + 1, limits)}`,
+  );
   return `{ ${items.join(', ')} }`;
 }
 
 /**
  * One BSON value (or document) as mongosh would print it, on one line; `depth` is how deep
- * the value sits (documents and arrays below MAX_DEPTH levels print as `{…}` / `[…]`).
+ * the value sits (documents and arrays below MAX_DEPTH levels print as `{…}` / `[…]`);
+ * `limits` shortens long strings and arrays (for a line that must fit a terminal).
  */
-export function inspectValue(v: unknown, p: Palette = PLAIN, depth = 0): string {
+export function inspectValue(
+  v: unknown,
+  p: Palette = PLAIN,
+  depth = 0,
+  limits: InspectLimits = WHOLE,
+): string {
   if (v === null) return p.null('null');
   if (v === undefined) return p.undefined('undefined');
   switch (typeof v) {
     case 'string':
-      return p.string(quote(v));
+      return stringText(v, p, limits);
     case 'number':
       return p.number(numberText(v));
     case 'boolean':
@@ -198,18 +252,22 @@ export function inspectValue(v: unknown, p: Palette = PLAIN, depth = 0): string 
   }
   const tag = bsonType(v);
   if (tag) {
-    const text = bsonText(tag, v as BsonLike, p, depth);
+    const text = bsonText(tag, v as BsonLike, p, depth, limits);
     if (text !== undefined) return text;
   }
   if (v instanceof Date) return dateText(v, p);
   if (v instanceof RegExp) return p.regexp(regexText(v.source, v.flags));
-  if (v instanceof Uint8Array) return binaryText(v, 0, p);
+  if (v instanceof Uint8Array) return binaryText(v, 0, p, limits);
   if (Array.isArray(v)) {
     if (v.length === 0) return '[]';
     if (depth >= MAX_DEPTH) return '[…]';
-    return `[ ${v.map((item) => inspectValue(item, p, depth + 1)).join(', ')} ]`;
+    const max = limits.maxItems;
+    const shown = max !== undefined && v.length > max ? v.slice(0, max) : v;
+    const items = shown.map((item) => inspectValue(item, p, depth + 1, limits));
+    if (shown.length < v.length) items.push(p.dim(`… ${v.length - shown.length} more`));
+    return `[ ${items.join(', ')} ]`;
   }
-  return objectText(Object.entries(v as Record<string, unknown>), p, depth);
+  return objectText(Object.entries(v as Record<string, unknown>), p, depth, limits);
 }
 
 /** A document's fields as `{ a: 1, … }`, leaving out the named keys (e.g. `_id`). */
@@ -217,10 +275,12 @@ export function inspectDocument(
   doc: Record<string, unknown>,
   p: Palette = PLAIN,
   omit: readonly string[] = [],
+  limits: InspectLimits = WHOLE,
 ): string {
   return objectText(
     Object.entries(doc).filter(([k]) => !omit.includes(k)),
     p,
     0,
+    limits,
   );
 }

@@ -4,9 +4,11 @@ import { nestedDocument } from '../transcode/bson-samples.test-util.js';
 import { createEventFormatter } from './index.js';
 import { inspectValue, MAX_DEPTH } from './inspect.js';
 import { createPrettyFormatter } from './pretty.js';
-import { event, OID } from './samples.test-util.js';
+import { event, OID, WALL } from './samples.test-util.js';
 
-const pretty = createPrettyFormatter({ color: false, timeZone: 'UTC' });
+/** A fresh formatter per event (the namespace column remembers), on the events' day. */
+const pretty = (e: Document): string =>
+  createPrettyFormatter({ color: false, timeZone: 'UTC', now: () => WALL })(e);
 const key = { _id: OID };
 const K = "ObjectId('65a1b2c3d4e5f6a7b8c9d0e1')";
 
@@ -23,7 +25,7 @@ test('events of one transaction (or retryable write) carry a short tag', () => {
       txnNumber: Long.fromNumber(7),
     }),
   );
-  expect(line).toBe(`21:44:35.123 insert       shop.orders ${K} [txn 7·a1b2c3] { item: 'pen' }`);
+  expect(line).toBe(`21:44:35.123 insert        shop.orders ${K} [txn 7·a1b2c3] { item: 'pen' }`);
   const plain = pretty(event('insert', { fullDocument: { _id: OID }, documentKey: key }));
   expect(plain).not.toContain('[txn');
 });
@@ -36,17 +38,17 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
         fullDocument: { _id: OID, item: 'pen', qty: new Int32(2) },
         documentKey: key,
       }),
-      `21:44:35.123 insert       shop.orders ${K} { item: 'pen', qty: 2 }`,
+      `21:44:35.123 insert        shop.orders ${K} { item: 'pen', qty: 2 }`,
     ],
     [
       'insert of a document that is only an _id',
       event('insert', { fullDocument: { _id: OID }, documentKey: key }),
-      `21:44:35.123 insert       shop.orders ${K} {}`,
+      `21:44:35.123 insert        shop.orders ${K} {}`,
     ],
     [
       'replace',
       event('replace', { fullDocument: { _id: OID, item: 'ink' }, documentKey: key }),
-      `21:44:35.123 replace      shop.orders ${K} { item: 'ink' }`,
+      `21:44:35.123 replace       shop.orders ${K} { item: 'ink' }`,
     ],
     [
       'replace with a pre-image',
@@ -55,7 +57,7 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
         documentKey: key,
         fullDocumentBeforeChange: { _id: OID, item: 'pen' },
       }),
-      `21:44:35.123 replace      shop.orders ${K} { item: 'ink' } was { item: 'pen' }`,
+      `21:44:35.123 replace       shop.orders ${K} { item: 'ink' } was { item: 'pen' }`,
     ],
     [
       'update',
@@ -67,7 +69,7 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
           truncatedArrays: [{ field: 'tags', newSize: new Int32(2) }],
         },
       }),
-      `21:44:35.123 update       shop.orders ${K} $set { qty: 3, 'b.c': 2 } $unset [note, 'x.y'] truncated [tags→2]`,
+      `21:44:35.123 update        shop.orders ${K} $set { qty: 3, 'b.c': 2 } $unset [note, 'x.y'] truncated [tags→2]`,
     ],
     [
       'update with a pre-image: before → after per field',
@@ -80,10 +82,10 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
         },
         fullDocumentBeforeChange: { _id: OID, qty: new Int32(2), arr: ['a', 'b'], note: 'n' },
       }),
-      `21:44:35.123 update       shop.orders ${K} $set { qty: 2 → 3, 'b.c': (absent) → 2, 'arr.1': 'b' → 'z' } $unset [note (was 'n'), gone]`,
+      `21:44:35.123 update        shop.orders ${K} $set { qty: 2 → 3, 'b.c': (absent) → 2, 'arr.1': 'b' → 'z' } $unset [note (was 'n'), gone]`,
     ],
     [
-      'update with updateLookup shows the change, not the whole document',
+      'update with updateLookup (or a post-image): the change, then the whole document',
       event('update', {
         documentKey: key,
         updateDescription: {
@@ -93,39 +95,66 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
         },
         fullDocument: { _id: OID, qty: new Int32(3), item: 'pen' },
       }),
-      `21:44:35.123 update       shop.orders ${K} $set { qty: 3 }`,
+      `21:44:35.123 update        shop.orders ${K} $set { qty: 3 } now { qty: 3, item: 'pen' }`,
     ],
-    ['delete', event('delete', { documentKey: key }), `21:44:35.123 delete       shop.orders ${K}`],
+    [
+      'update with a pre-image and a post-image: before → after, then the whole document',
+      event('update', {
+        documentKey: key,
+        updateDescription: {
+          updatedFields: { qty: new Int32(3) },
+          removedFields: ['note'],
+          truncatedArrays: [],
+        },
+        fullDocumentBeforeChange: { _id: OID, qty: new Int32(2), item: 'pen', note: 'n' },
+        fullDocument: { _id: OID, qty: new Int32(3), item: 'pen' },
+      }),
+      `21:44:35.123 update        shop.orders ${K} $set { qty: 2 → 3 } $unset [note (was 'n')] now { qty: 3, item: 'pen' }`,
+    ],
+    [
+      'update with updateLookup when the document is gone (fullDocument null)',
+      event('update', {
+        documentKey: key,
+        updateDescription: { updatedFields: { qty: new Int32(3) }, removedFields: [] },
+        fullDocument: null,
+      }),
+      `21:44:35.123 update        shop.orders ${K} $set { qty: 3 } now (none)`,
+    ],
+    [
+      'delete',
+      event('delete', { documentKey: key }),
+      `21:44:35.123 delete        shop.orders ${K}`,
+    ],
     [
       'delete with a pre-image',
       event('delete', { documentKey: key, fullDocumentBeforeChange: { _id: OID, item: 'pen' } }),
-      `21:44:35.123 delete       shop.orders ${K} was { item: 'pen' }`,
+      `21:44:35.123 delete        shop.orders ${K} was { item: 'pen' }`,
     ],
     [
       'delete on a sharded collection shows the whole key',
       event('delete', { documentKey: { region: 'EU', _id: new Int32(7) } }),
-      "21:44:35.123 delete       shop.orders { region: 'EU', _id: 7 }",
+      "21:44:35.123 delete        shop.orders { region: 'EU', _id: 7 }",
     ],
-    ['drop', event('drop'), '21:44:35.123 drop         shop.orders'],
+    ['drop', event('drop'), '21:44:35.123 drop          shop.orders'],
     [
       'rename',
       event('rename', { to: { db: 'shop', coll: 'archive' } }),
-      '21:44:35.123 rename       shop.orders → shop.archive',
+      '21:44:35.123 rename        shop.orders → shop.archive',
     ],
     [
       'rename (expanded: operationDescription.to)',
       event('rename', { operationDescription: { to: { db: 'old', coll: 'x' } } }),
-      '21:44:35.123 rename       shop.orders → old.x',
+      '21:44:35.123 rename        shop.orders → old.x',
     ],
     [
       'dropDatabase',
       event('dropDatabase', { ns: { db: 'shop' } }),
-      '21:44:35.123 dropDatabase shop',
+      '21:44:35.123 dropDatabase  shop',
     ],
     [
       'invalidate',
       event('invalidate', { ns: null }),
-      '21:44:35.123 invalidate   ── stream invalidated ──',
+      '21:44:35.123 invalidate    ── stream invalidated ──',
     ],
     [
       'createIndexes (expanded)',
@@ -144,7 +173,7 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
           idIndex: { v: new Int32(2), key: { _id: new Int32(1) }, name: '_id_' },
         },
       }),
-      "21:44:35.123 create       shop.orders { idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }",
+      "21:44:35.123 create        shop.orders { idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }",
     ],
     [
       'a fragment of a split event',
@@ -153,7 +182,7 @@ describe('pretty: one line per operation type (UTC, no colour)', () => {
         updateDescription: { updatedFields: { big: 'x' }, removedFields: [], truncatedArrays: [] },
         splitEvent: { fragment: new Int32(1), of: new Int32(3) },
       }),
-      `21:44:35.123 update       shop.orders ${K} [fragment 1/3] $set { big: 'x' }`,
+      `21:44:35.123 update        shop.orders ${K} [fragment 1/3] $set { big: 'x' }`,
     ],
   ])('%s', (_name, ev, expected) => {
     expect(pretty(ev)).toBe(expected);
@@ -167,19 +196,19 @@ describe('pretty: time column', () => {
       clusterTime: new Timestamp({ t: 1705095875, i: 9 }),
     });
     delete ev.wallTime;
-    expect(pretty(ev)).toBe('21:44:35.000 drop         shop.orders');
+    expect(pretty(ev)).toBe('21:44:35.000 drop          shop.orders');
   });
 
   test('a placeholder when the event has no time at all', () => {
     const ev = event('drop');
     delete ev.wallTime;
     delete ev.clusterTime;
-    expect(pretty(ev)).toBe('--:--:--.--- drop         shop.orders');
+    expect(pretty(ev)).toBe('--:--:--.--- drop          shop.orders');
   });
 
   test('an IANA zone shifts the clock', () => {
-    const tokyo = createPrettyFormatter({ color: false, timeZone: 'Asia/Tokyo' });
-    expect(tokyo(event('drop'))).toBe('06:44:35.123 drop         shop.orders');
+    const tokyo = createPrettyFormatter({ color: false, timeZone: 'Asia/Tokyo', now: () => WALL });
+    expect(tokyo(event('drop'))).toBe('06:44:35.123 drop          shop.orders');
   });
 
   test('an unknown zone is refused once, when the formatter is made', () => {
@@ -198,13 +227,13 @@ describe('pretty: always one line, never raw control characters', () => {
     });
     const line = pretty(ev);
     expect(line).toBe(
-      "21:44:35.123 insert       shop.we\\nird Long('1') { 'multi\\nline': 'a\\nb\\x1b[2J', re: { $x: 1 } }",
+      "21:44:35.123 insert        shop.we\\nird Long('1') { 'multi\\nline': 'a\\nb\\x1b[2J', re: { $x: 1 } }",
     );
     expect(line).not.toMatch(/[\x00-\x1f]/);
   });
 
   test('an event with no operationType still renders', () => {
-    expect(pretty({ ns: { db: 'a', coll: 'b' } })).toBe('--:--:--.--- ?            a.b');
+    expect(pretty({ ns: { db: 'a', coll: 'b' } })).toBe('--:--:--.--- ?             a.b');
   });
 });
 
@@ -219,7 +248,7 @@ describe('pretty: colour', () => {
   });
 
   test('colour on emits ANSI, and the same text once the escapes are stripped', () => {
-    const coloured = createPrettyFormatter({ color: true, timeZone: 'UTC' })(ev);
+    const coloured = createPrettyFormatter({ color: true, timeZone: 'UTC', now: () => WALL })(ev);
     expect(coloured).toContain('\x1b[32minsert\x1b[39m');
     expect(coloured.replace(/\x1b\[\d+m/g, '')).toBe(pretty(ev));
   });
@@ -235,7 +264,9 @@ describe('pretty: colour', () => {
     ['createIndexes', '\x1b[35m'],
     ['invalidate', '\x1b[90m'],
   ])('%s is coloured %j', (op, code) => {
-    const line = createPrettyFormatter({ color: true, timeZone: 'UTC' })(event(op));
+    const line = createPrettyFormatter({ color: true, timeZone: 'UTC', now: () => WALL })(
+      event(op),
+    );
     expect(line).toContain(`${code}${op}\x1b[39m`);
   });
 });
@@ -267,7 +298,7 @@ describe('deeply nested documents (issue 8)', () => {
     const insert = pretty(
       event('insert', { fullDocument: { _id: 1, d: deep }, documentKey: { _id: 1 } }),
     );
-    expect(insert).toContain(`insert       shop.orders 1 { d: ${cut(5_000).slice(0, 40)}`);
+    expect(insert).toContain(`insert        shop.orders 1 { d: ${cut(5_000).slice(0, 40)}`);
     expect(insert).toContain('[…]');
     const update = pretty(
       event('update', {
@@ -281,7 +312,7 @@ describe('deeply nested documents (issue 8)', () => {
     const ddl = pretty(event('modify', { operationDescription: deep }));
     expect(ddl).toContain('{…}');
     expect(
-      createPrettyFormatter({ color: true, timeZone: 'UTC' })(
+      createPrettyFormatter({ color: true, timeZone: 'UTC', now: () => WALL })(
         event('insert', { fullDocument: deep }),
       ),
     ).toContain('…');
@@ -301,7 +332,7 @@ describe('deeply nested documents (issue 8)', () => {
       Buffer.concat([length, body]),
       0,
     );
-    expect(line).toMatch(/^--:--:--\.--- insert {7}\{ a: \[ \{ a: \[ /);
+    expect(line).toMatch(/^--:--:--\.--- insert {8}\{ a: \[ \{ a: \[ /);
     expect(line).toContain('{…}');
   });
 

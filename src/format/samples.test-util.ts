@@ -71,7 +71,8 @@ export function everyType(): Document {
   });
 }
 
-const WALL = new Date('2024-01-12T21:44:35.123Z');
+/** The wallTime of every sample event (a Friday evening, UTC). */
+export const WALL = new Date('2024-01-12T21:44:35.123Z');
 const CLUSTER = new Timestamp({ t: 1705095875, i: 1 });
 
 /** A change event with the server's field order for `operationType` (classic fields only). */
@@ -85,4 +86,107 @@ export function event(operationType: string, fields: Document = {}): Document {
   };
   if (ns !== null) base.ns = ns;
   return asDelivered({ ...base, ...rest });
+}
+
+/**
+ * The eight events of `npm run demo` (pre-images on shop.orders), a second apart on WALL's day,
+ * then the kinds of line that used to overflow a terminal: createIndexes, a 3,000-character
+ * string, a 200-element array, CJK text and emoji, a long namespace, a date from another day.
+ */
+export function demoEvents(): Document[] {
+  const at = (s: number): Date => new Date(WALL.getTime() + s * 1000);
+  const orders = { db: 'shop', coll: 'orders' };
+  const users = { db: 'shop', coll: 'users' };
+  const o1001 = { _id: new Int32(1001), user: 'ada', items: ['tea'], total: new Double(4.5) };
+  const paid = { ...o1001, status: 'paid', items: ['tea', 'milk'] };
+  const o1002 = { _id: new Int32(1002), user: 'ada', items: ['cake'], total: new Int32(3) };
+  const cancelled = { _id: new Int32(1002), user: 'ada', items: [], status: 'cancelled' };
+  const noChanges = { removedFields: [], truncatedArrays: [] };
+  return [
+    event('insert', {
+      ns: users,
+      wallTime: at(0),
+      documentKey: { _id: 'ada' },
+      fullDocument: { _id: 'ada', name: 'Ada Lovelace', since: WALL },
+    }),
+    event('insert', {
+      ns: orders,
+      wallTime: at(1),
+      documentKey: { _id: new Int32(1001) },
+      fullDocument: { ...o1001, status: 'new' },
+    }),
+    event('insert', {
+      ns: orders,
+      wallTime: at(2),
+      documentKey: { _id: new Int32(1002) },
+      fullDocument: { ...o1002, status: 'new' },
+    }),
+    event('update', {
+      ns: orders,
+      wallTime: at(3),
+      documentKey: { _id: new Int32(1001) },
+      updateDescription: { updatedFields: { status: 'paid', 'items.1': 'milk' }, ...noChanges },
+      fullDocumentBeforeChange: { ...o1001, status: 'new' },
+      fullDocument: paid,
+    }),
+    event('update', {
+      ns: orders,
+      wallTime: at(4),
+      documentKey: { _id: new Int32(1001) },
+      updateDescription: {
+        updatedFields: { total: new Double(5.75) },
+        removedFields: ['user'],
+        truncatedArrays: [],
+      },
+      fullDocumentBeforeChange: paid,
+    }),
+    event('replace', {
+      ns: orders,
+      wallTime: at(5),
+      documentKey: { _id: new Int32(1002) },
+      fullDocument: cancelled,
+      fullDocumentBeforeChange: { ...o1002, status: 'new' },
+    }),
+    event('delete', {
+      ns: orders,
+      wallTime: at(6),
+      documentKey: { _id: new Int32(1002) },
+      fullDocumentBeforeChange: cancelled,
+    }),
+    event('update', {
+      ns: users,
+      wallTime: at(7),
+      documentKey: { _id: 'ada' },
+      updateDescription: { updatedFields: { address: { city: 'London' } }, ...noChanges },
+    }),
+    event('createIndexes', {
+      ns: orders,
+      wallTime: at(8),
+      operationDescription: {
+        indexes: [{ v: new Int32(2), key: { user: new Int32(1), total: new Int32(-1) } }],
+      },
+    }),
+    event('insert', {
+      ns: orders,
+      wallTime: at(9),
+      documentKey: { _id: OID },
+      fullDocument: {
+        _id: OID,
+        note: 'lorem ipsum '.repeat(250),
+        tags: Array.from({ length: 200 }, (_, i) => new Int32(i)),
+        status: 'new',
+      },
+    }),
+    event('insert', {
+      ns: { db: 'inventory', coll: '倉庫_在庫一覧_東京' },
+      wallTime: at(10),
+      documentKey: { _id: new Int32(1) },
+      fullDocument: {
+        _id: new Int32(1),
+        name: '日本語のテキスト 🎉👨‍👩‍👧 cafe\u0301',
+        qty: new Int32(3),
+      },
+    }),
+    event('drop', { ns: orders, wallTime: new Date('2023-12-31T23:59:59.999Z') }),
+  ];
 }

@@ -2,10 +2,12 @@ import { createClock } from './time.js';
 
 describe('createClock', () => {
   const d = new Date('2024-07-01T23:05:09.007Z');
+  /** "Now" is the same instant: the event is from today in every zone. */
+  const today = (): Date => d;
 
   test('UTC (any case)', () => {
-    expect(createClock('UTC')(d)).toBe('23:05:09.007');
-    expect(createClock('utc')(d)).toBe('23:05:09.007');
+    expect(createClock('UTC', today)(d)).toBe('23:05:09.007');
+    expect(createClock('utc', today)(d)).toBe('23:05:09.007');
   });
 
   test.each([
@@ -14,16 +16,16 @@ describe('createClock', () => {
     ['Asia/Kolkata', '04:35:09.007'],
     ['Etc/GMT+12', '11:05:09.007'],
   ])('%s', (zone, expected) => {
-    expect(createClock(zone)(d)).toBe(expected);
+    expect(createClock(zone, today)(d)).toBe(expected);
   });
 
   test('midnight is 00, not 24', () => {
-    expect(createClock('Europe/Paris')(new Date('2024-07-01T22:00:00.000Z'))).toBe('00:00:00.000');
+    const midnight = new Date('2024-07-01T22:00:00.000Z');
+    expect(createClock('Europe/Paris', () => midnight)(midnight)).toBe('00:00:00.000');
   });
 
   test('the local zone by default (whatever TZ is, the shape holds and minutes/ms agree)', () => {
-    const text = createClock()(d);
-    expect(text).toMatch(/^\d\d:\d\d:09\.007$/);
+    expect(createClock(undefined, today)(d)).toMatch(/^\d\d:\d\d:09\.007$/);
   });
 
   test('an invalid date prints a placeholder', () => {
@@ -34,5 +36,39 @@ describe('createClock', () => {
   test('an unknown zone throws a RangeError naming it', () => {
     expect(() => createClock('Nowhere/Land')).toThrow(RangeError);
     expect(() => createClock('Nowhere/Land')).toThrow("unknown time zone 'Nowhere/Land'");
+  });
+});
+
+describe('createClock: the date, when the event is not from today', () => {
+  const event = new Date('2024-07-01T23:05:09.007Z');
+
+  test('an event from an earlier day shows its date, in the zone', () => {
+    const later = (): Date => new Date('2024-07-03T12:00:00Z');
+    expect(createClock('UTC', later)(event)).toBe('2024-07-01 23:05:09.007');
+    expect(createClock('Europe/Paris', later)(event)).toBe('2024-07-02 01:05:09.007');
+  });
+
+  test('"today" is the zone\'s day, not the UTC day', () => {
+    // At 00:30 UTC on 2 July it is 2 July in Paris and still 1 July in New York: the event
+    // (23:05 UTC on 1 July) is from yesterday in UTC only.
+    const now = (): Date => new Date('2024-07-02T00:30:00Z');
+    expect(createClock('UTC', now)(event)).toBe('2024-07-01 23:05:09.007');
+    expect(createClock('Europe/Paris', now)(event)).toBe('01:05:09.007');
+    expect(createClock('America/New_York', now)(event)).toBe('19:05:09.007');
+  });
+
+  test('the day is followed as the clock moves past midnight', () => {
+    let now = new Date('2024-07-01T23:59:59Z');
+    const clock = createClock('UTC', () => now);
+    expect(clock(event)).toBe('23:05:09.007');
+    now = new Date('2024-07-02T00:00:01Z');
+    expect(clock(event)).toBe('2024-07-01 23:05:09.007');
+    expect(clock(new Date('2024-07-02T00:00:00.500Z'))).toBe('00:00:00.500');
+  });
+
+  test('a future day shows its date too; the local zone follows the same rule', () => {
+    const before = (): Date => new Date('2024-06-01T12:00:00Z');
+    expect(createClock('UTC', before)(event)).toBe('2024-07-01 23:05:09.007');
+    expect(createClock(undefined, before)(event)).toMatch(/^2024-07-0[12] \d\d:\d\d:09\.007$/);
   });
 });

@@ -1,31 +1,78 @@
-// The clock column of the pretty line: HH:MM:SS.mmm in the local zone, UTC, or an IANA zone.
+// The clock column of the pretty line: HH:MM:SS.mmm in the local zone, UTC, or an IANA zone,
+// with the date in front (YYYY-MM-DD HH:MM:SS.mmm) when the event is not from today there.
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 const pad3 = (n: number): string => String(n).padStart(3, '0');
 
-/**
- * Returns a function printing a Date as `HH:MM:SS.mmm`. `timeZone` is 'UTC', an IANA zone name
- * (e.g. 'Europe/Paris'), or undefined for the process's local zone. An unknown zone throws a
- * RangeError here, once, rather than on every event.
- */
-export function createClock(timeZone?: string): (d: Date) => string {
-  const clock = zoneClock(timeZone);
-  return (d) => (Number.isNaN(d.getTime()) ? '--:--:--.---' : clock(d));
+/** A moment's calendar fields in one zone. */
+interface Fields {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
 }
 
-function zoneClock(timeZone: string | undefined): (d: Date) => string {
+/**
+ * Returns a function printing a Date as `HH:MM:SS.mmm`, or `YYYY-MM-DD HH:MM:SS.mmm` when its
+ * day in the zone is not today's (by `now`). `timeZone` is 'UTC', an IANA zone name (e.g.
+ * 'Europe/Paris'), or undefined for the process's local zone. An unknown zone throws a
+ * RangeError here, once, rather than on every event.
+ */
+export function createClock(
+  timeZone?: string,
+  now: () => Date = () => new Date(),
+): (d: Date) => string {
+  const fields = zoneFields(timeZone);
+  const dayOf = (f: Fields): number => f.year * 10_000 + f.month * 100 + f.day;
+  // Today's day, computed again once a minute at most: a day starts on a whole minute in
+  // every zone in use.
+  let todayMinute = NaN;
+  let today = 0;
+  return (d) => {
+    if (Number.isNaN(d.getTime())) return '--:--:--.---';
+    const f = fields(d);
+    const time = `${pad2(f.hour)}:${pad2(f.minute)}:${pad2(f.second)}.${pad3(d.getUTCMilliseconds())}`;
+    const nowMs = now().getTime();
+    const minute = Math.floor(nowMs / 60_000);
+    if (minute !== todayMinute) {
+      todayMinute = minute;
+      today = dayOf(fields(new Date(nowMs)));
+    }
+    if (dayOf(f) === today) return time;
+    return `${String(f.year).padStart(4, '0')}-${pad2(f.month)}-${pad2(f.day)} ${time}`;
+  };
+}
+
+function zoneFields(timeZone: string | undefined): (d: Date) => Fields {
   if (timeZone === undefined) {
-    return (d) =>
-      `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${pad3(d.getMilliseconds())}`;
+    return (d) => ({
+      year: d.getFullYear(),
+      month: d.getMonth() + 1,
+      day: d.getDate(),
+      hour: d.getHours(),
+      minute: d.getMinutes(),
+      second: d.getSeconds(),
+    });
   }
   if (timeZone.toUpperCase() === 'UTC') {
-    return (d) =>
-      `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${pad3(d.getUTCMilliseconds())}`;
+    return (d) => ({
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+    });
   }
   let fmt: Intl.DateTimeFormat;
   try {
     fmt = new Intl.DateTimeFormat('en-GB', {
       timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
       hour: '2-digit',
       minute: '2-digit',
       second: '2-digit',
@@ -37,15 +84,11 @@ function zoneClock(timeZone: string | undefined): (d: Date) => string {
     );
   }
   return (d) => {
-    let h = '00';
-    let m = '00';
-    let s = '00';
+    const f: Fields = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
     for (const part of fmt.formatToParts(d)) {
-      if (part.type === 'hour') h = part.value;
-      else if (part.type === 'minute') m = part.value;
-      else if (part.type === 'second') s = part.value;
+      if (part.type in f) f[part.type as keyof Fields] = Number(part.value);
     }
     // Every zone in use today has whole-second offsets, so milliseconds are zone-independent.
-    return `${h}:${m}:${s}.${pad3(d.getUTCMilliseconds())}`;
+    return f;
   };
 }

@@ -2,7 +2,7 @@
 //   $set { qty: 3, 'b.c': 2 } $unset [x, 'y.z'] truncated [tags→2]
 // With a pre-image (`fullDocumentBeforeChange`) each changed field shows before → after:
 //   $set { qty: 2 → 3, 'b.c': (absent) → 2 } $unset [x (was 5)] truncated [tags→2]
-import { formatKey, inspectValue } from './inspect.js';
+import { formatKey, inspectValue, WHOLE, type InspectLimits } from './inspect.js';
 import type { Palette } from './style.js';
 
 /** A value that is not there (as opposed to null). */
@@ -53,47 +53,105 @@ function componentsFor(
   return Array.isArray(comps) ? comps.map(toComponent) : undefined;
 }
 
-/** The update body for one event, or '' when there is nothing to show. */
-export function formatUpdate(updateDescription: unknown, preImage: unknown, p: Palette): string {
-  if (!isRecord(updateDescription)) return '';
+/** One changed field; `before` is set only when a pre-image was given. */
+export interface FieldChange {
+  path: string;
+  before?: unknown;
+  after: unknown;
+}
+
+/** One removed field; `before` is set only when the pre-image holds it. */
+export interface FieldRemoval {
+  path: string;
+  before?: unknown;
+}
+
+/** What an update changed, read off `updateDescription` and the pre-image (if any). */
+export interface UpdateChanges {
+  set: FieldChange[];
+  unset: FieldRemoval[];
+  truncated: { field: string; newSize: unknown }[];
+}
+
+/** The changes of one update event; undefined when `updateDescription` is not a document. */
+export function updateChanges(
+  updateDescription: unknown,
+  preImage: unknown,
+): UpdateChanges | undefined {
+  if (!isRecord(updateDescription)) return undefined;
   const pre = isRecord(preImage) ? preImage : undefined;
   const disambiguated = isRecord(updateDescription.disambiguatedPaths)
     ? updateDescription.disambiguatedPaths
     : undefined;
-  const show = (v: unknown): string => (v === ABSENT ? p.dim('(absent)') : inspectValue(v, p));
-  const arrow = p.dim('→');
-  const parts: string[] = [];
+  const before = (path: string): unknown =>
+    valueAtPath(pre, path, componentsFor(disambiguated, path));
 
   const updated = isRecord(updateDescription.updatedFields) ? updateDescription.updatedFields : {};
-  const setEntries = Object.entries(updated).map(([path, after]) => {
-    if (!pre) return `${formatKey(path)}: ${show(after)}`;
-    const before = valueAtPath(pre, path, componentsFor(disambiguated, path));
-    return `${formatKey(path)}: ${show(before)} ${arrow} ${show(after)}`;
-  });
-  if (setEntries.length > 0) parts.push(`${p.dim('$set')} { ${setEntries.join(', ')} }`);
-
+  const set = Object.entries(updated).map(([path, after]): FieldChange =>
+    pre ? { path, before: before(path), after } : { path, after },
+  );
   const removed = Array.isArray(updateDescription.removedFields)
     ? updateDescription.removedFields.map(String)
     : [];
-  if (removed.length > 0) {
-    const items = removed.map((path) => {
-      if (!pre) return formatKey(path);
-      const before = valueAtPath(pre, path, componentsFor(disambiguated, path));
-      return before === ABSENT
-        ? formatKey(path)
-        : `${formatKey(path)} ${p.dim('(was')} ${show(before)}${p.dim(')')}`;
-    });
+  const unset = removed.map((path): FieldRemoval => {
+    const was = pre ? before(path) : ABSENT;
+    return was === ABSENT ? { path } : { path, before: was };
+  });
+  const truncated = (
+    Array.isArray(updateDescription.truncatedArrays) ? updateDescription.truncatedArrays : []
+  )
+    .filter(isRecord)
+    .map((t) => ({ field: String(t.field), newSize: t.newSize }));
+  return { set, unset, truncated };
+}
+
+/** Renders values of an update (one line, or a block in the multi-line view). */
+export type ShowValue = (v: unknown) => string;
+
+/** `qty: 2 → 3` (with a pre-image) or `qty: 3`. */
+export function changeText(c: FieldChange, show: ShowValue, p: Palette): string {
+  const after = show(c.after);
+  if (!('before' in c)) return `${formatKey(c.path)}: ${after}`;
+  const before = c.before === ABSENT ? p.dim('(absent)') : show(c.before);
+  return `${formatKey(c.path)}: ${before} ${p.dim('→')} ${after}`;
+}
+
+/** `note (was 'n')` (the pre-image held it) or `note`. */
+export function removalText(r: FieldRemoval, show: ShowValue, p: Palette): string {
+  if (!('before' in r)) return formatKey(r.path);
+  return `${formatKey(r.path)} ${p.dim('(was')} ${show(r.before)}${p.dim(')')}`;
+}
+
+/** `tags→2`. */
+export function truncationText(
+  t: { field: string; newSize: unknown },
+  show: ShowValue,
+  p: Palette,
+): string {
+  return `${formatKey(t.field)}${p.dim('→')}${show(t.newSize)}`;
+}
+
+/** The update body for one event on one line, or '' when there is nothing to show. */
+export function formatUpdate(
+  updateDescription: unknown,
+  preImage: unknown,
+  p: Palette,
+  limits: InspectLimits = WHOLE,
+): string {
+  const changes = updateChanges(updateDescription, preImage);
+  if (!changes) return '';
+  const show: ShowValue = (v) => inspectValue(v, p, 0, limits);
+  const parts: string[] = [];
+  if (changes.set.length > 0) {
+    const items = changes.set.map((c) => changeText(c, show, p));
+    parts.push(`${p.dim('$set')} { ${items.join(', ')} }`);
+  }
+  if (changes.unset.length > 0) {
+    const items = changes.unset.map((r) => removalText(r, show, p));
     parts.push(`${p.dim('$unset')} [${items.join(', ')}]`);
   }
-
-  const truncated = Array.isArray(updateDescription.truncatedArrays)
-    ? updateDescription.truncatedArrays
-    : [];
-  if (truncated.length > 0) {
-    const items = truncated.filter(isRecord).map((t) => {
-      const size = inspectValue(t.newSize, p);
-      return `${formatKey(String(t.field))}${arrow}${size}`;
-    });
+  if (changes.truncated.length > 0) {
+    const items = changes.truncated.map((t) => truncationText(t, show, p));
     parts.push(`${p.dim('truncated')} [${items.join(', ')}]`);
   }
   return parts.join(' ');
