@@ -114,6 +114,9 @@ export class Connection implements ConnectionInfo {
     this.markClosed();
   }
 
+  /** Whether any bytes came yet (a TLS handshake is told apart by the first ones). */
+  private sawData = false;
+
   private markClosed(): void {
     if (this.isClosed) return;
     this.isClosed = true;
@@ -121,6 +124,15 @@ export class Connection implements ConnectionInfo {
   }
 
   private onData(chunk: Buffer): void {
+    // A TLS ClientHello (a handshake record: 0x16, version 3.x) on a server without TLS: mongod
+    // closes the connection ("SSL handshake received but server is started without SSL support")
+    // rather than read it as a 33 MB message and wait for the rest.
+    if (!this.sawData && chunk.length >= 2 && chunk[0] === 0x16 && chunk[1] === 0x03) {
+      if (debug()) console.error(`[test-server] conn${this.id}: TLS handshake on a plain server`);
+      this.close();
+      return;
+    }
+    this.sawData = true;
     let frames: Buffer[];
     try {
       frames = this.reader.push(chunk);

@@ -273,6 +273,20 @@ describe('startTestServer (in process)', () => {
     }
   });
 
+  test('a TLS handshake is closed at once, as by a mongod without TLS', async () => {
+    const server = await startTestServer();
+    try {
+      const socket = net.connect(server.port, '127.0.0.1');
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.on('error', () => undefined);
+      // The start of a ClientHello: handshake record, TLS 1.0 record version, a length.
+      socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+      await closed;
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('stop closes the listener and can be called twice', async () => {
     const server = await startTestServer({ topology: 'standalone' });
     expect(server.uri).toBe(`mongodb://127.0.0.1:${server.port}/`);
