@@ -4,10 +4,11 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { runCli } from '../test/e2e/harness.js';
 import { passwordArgs, readVersion } from './cli.js';
 import { ConnectError, ResumeError, UsageError } from './errors.js';
-import { failureReport } from './main.js';
+import { failureReport, main, type Io } from './main.js';
 
 // A v2 insert token printed by a MongoDB 7.x replica set (quoted in a public pymongo example;
 // the test server's tests decode the same bytes): Timestamp(1725165347, 1), an ObjectId _id.
@@ -16,18 +17,55 @@ const EVENT_TOKEN =
   '54797065003C696E736572740046646F63756D656E744B65790046645F6964006466D3EF237469C95EDC2C0B49000004';
 
 describe('help and version', () => {
-  test('--help prints the committed help text and exits 0', async () => {
-    const result = await runCli(['--help']);
+  test.each<[string, { COLUMNS?: string }]>([
+    ['80 columns (no terminal, no COLUMNS)', {}],
+    ['120 columns ($COLUMNS)', { COLUMNS: '120' }],
+  ])('--help prints the committed help text at %s and exits 0', async (_, env) => {
+    const result = await runCli(['--help'], { env });
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatchSnapshot();
+    const width = Number(env.COLUMNS ?? 80);
+    expect(result.stdout.split('\n').filter((line) => line.length > width)).toEqual([]);
   });
 
-  test('-h is --help; token --help has its own text', async () => {
+  test("the width: a terminal's columns, else COLUMNS, within 60..120", async () => {
+    const widest = async (io: Partial<Io>): Promise<number> => {
+      const stdout = new PassThrough();
+      let text = '';
+      stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      const code = await main(['--help'], {
+        stdout,
+        stderr: new PassThrough(),
+        env: {},
+        stdoutIsTTY: false,
+        stderrIsTTY: false,
+        ...io,
+      });
+      expect(code).toBe(0);
+      return Math.max(...text.split('\n').map((line) => line.length));
+    };
+    // Wrapped text fills lines to within a word of the width, never past it.
+    for (const [io, width] of [
+      [{ stdoutIsTTY: true, columns: 100, env: { COLUMNS: '70' } }, 100],
+      [{ stdoutIsTTY: false, columns: 100, env: { COLUMNS: '70' } }, 70],
+      [{ stdoutIsTTY: true, columns: 30 }, 60],
+      [{ env: { COLUMNS: '500' } }, 120],
+    ] as const) {
+      const w = await widest(io);
+      expect({ io, ok: w <= width && w > width - 12 }).toEqual({ io, ok: true });
+    }
+  });
+
+  test('-h is --help; token --help and completion --help have their own text', async () => {
     expect((await runCli(['-h'])).stdout).toBe((await runCli(['--help'])).stdout);
     const token = await runCli(['token', '--help']);
     expect(token.code).toBe(0);
     expect(token.stdout).toContain('Usage: mongo-tail token [options] <file|token>');
+    expect(token.stdout).toContain('--json');
+    expect((await runCli(['-q', 'token', '-h'])).stdout).toBe(token.stdout);
+    const completion = await runCli(['completion', '--help']);
+    expect(completion.stdout).toContain('Usage: mongo-tail completion bash|zsh|fish');
   });
 
   test('-V / --version print the package version', async () => {
@@ -153,6 +191,104 @@ describe('mongo-tail token', () => {
     const fromFile = await runCli(['token', file]);
     expect(fromFile.code).toBe(2);
     expect(fromFile.stderr).toContain(`mongo-tail: ${file} does not hold a resume token: `);
+  });
+
+  test('--json: one line of JSON with the decoded fields, the same keys every time', async () => {
+    const result = await runCli(['token', '--json', EVENT_TOKEN]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.endsWith('}\n')).toBe(true);
+    expect(result.stdout.split('\n')).toHaveLength(2);
+    expect(JSON.parse(result.stdout)).toEqual({
+      token: EVENT_TOKEN,
+      clusterTime: { t: 1725165347, i: 1 },
+      time: '2024-09-01T04:35:47Z',
+      kind: 'event',
+      version: 2,
+      tokenType: 128,
+      fromInvalidate: false,
+      txnOpIndex: 0,
+      collectionUUID: '5c1be206-4810-4131-a527-b9ead80e9f75',
+      operationType: 'insert',
+      documentKey: { _id: { $oid: '66d3ef237469c95edc2c0b49' } },
+      eventIdentifier: {
+        operationType: 'insert',
+        documentKey: { _id: { $oid: '66d3ef237469c95edc2c0b49' } },
+      },
+      fragmentNum: null,
+      opaque: null,
+    });
+    // Never coloured, whatever the terminal; --color with it is a mistake.
+    const tty = await runCli(['token', EVENT_TOKEN, '--json'], { stdoutIsTTY: true });
+    expect(tty.stdout).toBe(result.stdout);
+    expect(await runCli(['token', '--json', '--color', EVENT_TOKEN])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'mongo-tail: --color and --json cannot be used together\nhint: JSON is never coloured\n',
+    });
+  });
+
+  test('token is the subcommand wherever the first non-flag word is (issue 9)', async () => {
+    const plain = await runCli(['token', EVENT_TOKEN]);
+    expect(plain.code).toBe(0);
+    for (const argv of [
+      ['-q', 'token', EVENT_TOKEN],
+      ['--no-color', 'token', EVENT_TOKEN],
+      ['token', EVENT_TOKEN, '-q'],
+    ]) {
+      expect(await runCli(argv)).toEqual(plain);
+    }
+    expect((await runCli(['--json', 'token', EVENT_TOKEN])).stdout).toMatch(/^\{"token":/);
+  });
+
+  test.each([
+    [
+      ['--since', '1h', 'token', 'pos.json'],
+      'mongo-tail: --since does not apply to mongo-tail token\n' +
+        'hint: mongo-tail token takes --json, --color, --no-color, --quiet\n',
+    ],
+    [
+      ['-qn5', 'token', 'pos.json', '--uri=mongodb://h/'],
+      'mongo-tail: -n/--limit and --uri do not apply to mongo-tail token\n' +
+        'hint: mongo-tail token takes --json, --color, --no-color, --quiet\n',
+    ],
+    [
+      ['-q', 'shop', 'token', 'pos.json'],
+      "mongo-tail: 'token' is a subcommand: use mongo-tail token [options] <file|token>\n" +
+        'hint: to watch a database named token, put -- before it: mongo-tail [options] -- token\n',
+    ],
+    [
+      ['shop', 'completion'],
+      "mongo-tail: 'completion' is a subcommand: use mongo-tail completion bash|zsh|fish\n" +
+        'hint: to watch a database named completion, put -- before it: mongo-tail [options] -- completion\n',
+    ],
+    [['--json', 'shop'], "mongo-tail: unknown option '--json'\nhint: see mongo-tail --help\n"],
+    [
+      ['-q', 'completion', 'bash', '--since', '1h'],
+      'mongo-tail: -q/--quiet and --since do not apply to mongo-tail completion\n' +
+        'hint: see mongo-tail completion --help\n',
+    ],
+  ])('%j: exit 2, never a silent namespace', async (argv, stderr) => {
+    expect(await runCli(argv)).toEqual({ code: 2, stdout: '', stderr });
+  });
+
+  test('a flag value or a word after -- is never the subcommand', async () => {
+    // "token" as the password, then as a namespace after --: a tail that tries to connect.
+    for (const argv of [
+      ['-u', 'alice', '-p', 'token', 'shop'],
+      ['--', 'token'],
+      ['shop', '--', 'token'],
+    ]) {
+      const result = await runCli([
+        '--uri',
+        'mongodb://127.0.0.1:1/',
+        '--connect-timeout',
+        '300ms',
+        ...argv,
+      ]);
+      expect({ argv, code: result.code }).toEqual({ argv, code: 3 });
+    }
   });
 
   test.each([

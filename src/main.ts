@@ -6,7 +6,7 @@
 // Only what the command needs is loaded: `--help`, `--version` and usage errors load commander
 // alone, `token` adds the decoder, and only a tail loads bson's users, the driver, ora and chalk.
 import { existsSync, statSync } from 'node:fs';
-import { parseArgs, passwordArgs } from './cli.js';
+import { helpWidth, parseArgs, passwordArgs } from './cli.js';
 import { ExitCode, TailError, UsageError, describeFsError } from './errors.js';
 import { FileTooLargeError, readFileCapped } from './file-arg.js';
 import { redactText, secretForms, secretsOf } from './redact.js';
@@ -21,6 +21,8 @@ export interface Io {
   env: Readonly<Record<string, string | undefined>>;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
+  /** The terminal's width when stdout is one (lays out --help; else $COLUMNS, else 80). */
+  columns?: number;
   /** Subscribes to SIGHUP/SIGINT/SIGTERM; returns the unsubscribe function. */
   onSignal?: (handler: (signal: StopSignal) => void) => () => void;
   /** The clock for --since/--until durations. */
@@ -38,18 +40,37 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   secrets.push(...passwordArgs(argv).flatMap(secretForms));
   const redact = (text: string): string => redactText(text, secrets);
   try {
-    const invocation = parseArgs(argv);
+    const width = helpWidth(io.stdoutIsTTY ? io.columns : undefined, io.env);
+    const invocation = parseArgs(argv, { width });
     switch (invocation.command) {
       case 'print':
         await write(io.stdout, invocation.text);
         return ExitCode.Ok;
       case 'token': {
+        if (invocation.json === true) {
+          // A machine format is never coloured (STYLE 7).
+          if (invocation.color === true) {
+            throw new UsageError(
+              '--color and --json cannot be used together',
+              'JSON is never coloured',
+            );
+          }
+          const { tokenJson } = await import('./token.js');
+          const info = await readTokenArg(invocation.input);
+          await write(io.stdout, `${tokenJson(info)}\n`);
+          return ExitCode.Ok;
+        }
         const { resolveColor } = await import('./options.js');
         const color = resolveColor(invocation.color, io);
         if (color) await import('./format/color.js');
         const { describeToken } = await import('./token.js');
         const info = await readTokenArg(invocation.input);
         await write(io.stdout, `${describeToken(info, { color })}\n`);
+        return ExitCode.Ok;
+      }
+      case 'completion': {
+        const { completionScript } = await import('./completion.js');
+        await write(io.stdout, completionScript(invocation.shell));
         return ExitCode.Ok;
       }
       case 'tail': {
@@ -83,6 +104,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         };
         if (io.onSignal !== undefined) tailIo.onSignal = io.onSignal;
         if (io.retry !== undefined) tailIo.retry = io.retry;
+        if (io.stdoutIsTTY) tailIo.stdoutColumns = () => io.columns;
         // Only a valid invocation loads the tail (and with it the driver).
         const { runTail } = await import('./tail.js');
         return await runTail(options, tailIo);
@@ -211,9 +233,19 @@ export function processIo(): Io {
     stderr: process.stderr,
     env: process.env,
     stdoutIsTTY: process.stdout.isTTY === true,
+    // Read when asked: a resized terminal reports its new width.
+    get columns() {
+      return process.stdout.isTTY ? process.stdout.columns : undefined;
+    },
     // A terminal that reports no width (a bare pty, e.g. under `script`) cannot host a
-    // spinner: ora would compute an endless number of lines to clear.
-    stderrIsTTY: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
+    // spinner: ora would compute an endless number of lines to clear. Nor can one that stdout
+    // does not share: a reader of a piped stdout (jq, less) may draw on that terminal, and the
+    // frames would land inside its output (issue 9). On the shared one, the spinner clears its
+    // line around each write of events.
+    stderrIsTTY:
+      process.stderr.isTTY === true &&
+      (process.stderr.columns ?? 0) > 0 &&
+      process.stdout.isTTY === true,
     // Only a terminal can be asked for a password; the prompt module loads when it asks.
     ...(process.stdin.isTTY && process.stderr.isTTY
       ? {

@@ -53,6 +53,9 @@ describe('defaults and precedence', () => {
       format: 'json',
       color: false,
       quiet: false,
+      wide: false,
+      multiline: false,
+      stats: false,
     });
   });
 
@@ -298,8 +301,8 @@ const BAD: Array<[string, RawFlags, string[], Record<string, string>, string, st
       { maxAwait: '0' },
       [],
       {},
-      '--max-await must be between 1 and 2147483647 milliseconds, got "0"',
-      undefined,
+      '--max-await must be longer than 0, got "0"',
+      '--max-await takes milliseconds (250) or a duration with a unit (500ms, 2s)',
     ],
     [
       'max await unit',
@@ -307,7 +310,7 @@ const BAD: Array<[string, RawFlags, string[], Record<string, string>, string, st
       [],
       {},
       '--max-await: "5x" is not a duration (examples: 500ms, 15s, 15m, 2h, 1d)',
-      undefined,
+      '--max-await takes milliseconds (250) or a duration with a unit (500ms, 2s)',
     ],
     [
       'idle timeout unit',
@@ -548,7 +551,7 @@ const BAD: Array<[string, RawFlags, string[], Record<string, string>, string, st
       { since: 'tuesday' },
       [],
       {},
-      '--since: "tuesday" is not a time (use an ISO date-time like 2024-05-01T12:00:00Z, epoch seconds, T,I like 1714564800,1, or a duration ago like 15m)',
+      '--since: "tuesday" is not a time (use an ISO date-time like 2024-05-01T12:00:00Z, a time today like 12:03, epoch seconds, T,I like 1714564800,1, or a duration ago like 15m)',
       undefined,
     ],
     [
@@ -983,5 +986,102 @@ describe('authentication and TLS flags', () => {
       certificateKeyFile: READABLE,
       allowInvalidCertificates: true,
     });
+  });
+});
+
+describe('times given to the millisecond, times of day, oldest (issue 9)', () => {
+  const SECOND = 1714564800;
+
+  test('--since and --until keep their milliseconds for the boundary second', () => {
+    const opts = resolve({
+      since: '2024-05-01T12:00:00.250Z',
+      until: '2024-05-01T12:00:01.200Z',
+    });
+    expect(opts.start).toEqual({
+      kind: 'since',
+      ts: new Timestamp({ t: SECOND, i: 0 }),
+      wallFrom: SECOND * 1000 + 250,
+    });
+    expect(opts.until).toEqual({
+      kind: 'at',
+      ts: new Timestamp({ t: SECOND + 1, i: 0xffffffff }),
+      wallTo: SECOND * 1000 + 1200,
+    });
+    expect(opts.notes).toBeUndefined();
+  });
+
+  test('--until before --since inside one second is refused', () => {
+    expect(() =>
+      resolve({ since: '2024-05-01T12:00:00.500Z', until: '2024-05-01T12:00:00.400Z' }),
+    ).toThrow('--until 2024-05-01T12:00:00.400Z is before --since 2024-05-01T12:00:00.500Z');
+  });
+
+  test('epoch milliseconds are read as such, with a note', () => {
+    const opts = resolve({ since: '1714564790123', until: '1714564799999' });
+    expect(opts.start).toEqual({
+      kind: 'since',
+      ts: new Timestamp({ t: SECOND - 10, i: 0 }),
+      wallFrom: SECOND * 1000 - 9877,
+    });
+    expect(opts.notes).toEqual([
+      '--since: read 1714564790123 as epoch milliseconds (2024-05-01T11:59:50.123Z)',
+      '--until: read 1714564799999 as epoch milliseconds (2024-05-01T11:59:59.999Z)',
+    ]);
+  });
+
+  test('a time of day is today; later than now it is refused with a hint', () => {
+    const earlier = new Date(NOW.getTime() - 60_000);
+    const hhmm = `${earlier.getHours()}:${String(earlier.getMinutes()).padStart(2, '0')}`;
+    if (earlier.getDate() === NOW.getDate()) {
+      expect(resolve({ since: hhmm }).start).toEqual({
+        kind: 'since',
+        ts: new Timestamp({ t: SECOND - 60, i: 0 }),
+      });
+    } else console.log('skipping the past time-of-day check: NOW - 1m is yesterday here');
+
+    const later = new Date(NOW.getTime() + 60_000);
+    const ahead = `${String(later.getHours()).padStart(2, '0')}:${String(later.getMinutes()).padStart(2, '0')}`;
+    // Across midnight (a zone where NOW + 1m is tomorrow) "later" is earlier today.
+    if (later.getDate() !== NOW.getDate()) {
+      console.log('skipping the future time-of-day check: NOW + 1m is tomorrow in this zone');
+      return;
+    }
+    const yesterday = new Date(NOW.getTime() - 86_400_000);
+    const day = `${yesterday.getFullYear()}-${String(yesterday.getMonth() + 1).padStart(2, '0')}-${String(yesterday.getDate()).padStart(2, '0')}`;
+    let caught: unknown;
+    try {
+      resolve({ since: ahead });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(UsageError);
+    expect((caught as UsageError).message).toBe(
+      `--since ${ahead} is later than now (a time of day means today)`,
+    );
+    expect((caught as UsageError).hint).toBe(
+      `did you mean yesterday? give the date: --since ${day}T${ahead}`,
+    );
+    // --until may name a time later today.
+    expect(resolve({ since: '1h', until: ahead }).until?.kind).toBe('at');
+  });
+
+  test('--since oldest', () => {
+    expect(resolve({ since: 'oldest' }).start).toEqual({ kind: 'oldest' });
+    expect(resolve({ since: ' OLDEST ' }).start).toEqual({ kind: 'oldest' });
+    expect(() => resolve({ since: 'oldest', resumeAfter: TOKEN })).toThrow(
+      '--resume-after and --since cannot be used together',
+    );
+  });
+
+  test('--idle-timeout 0 and --max-await 0 say the same thing', () => {
+    expect(() => resolve({ idleTimeout: '0' })).toThrow(
+      '--idle-timeout must be longer than 0, got "0"',
+    );
+    expect(() => resolve({ maxAwait: '0s' })).toThrow(
+      '--max-await must be longer than 0, got "0s"',
+    );
+    expect(() => resolve({ maxAwait: '2147483648' })).toThrow(
+      '--max-await: "2147483648" is too long',
+    );
   });
 });

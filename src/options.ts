@@ -18,6 +18,15 @@ import type { Format } from './format/index.js';
 import { DurationError, parseDuration } from './duration.js';
 import { describeFsError, UsageError } from './errors.js';
 import { FileTooLargeError, readFileCapped } from './file-arg.js';
+import {
+  AUTH_MECHANISMS,
+  BASIC_OPS,
+  BEFORE_CHANGE_MODES,
+  EXPANDED_OPS,
+  FULL_DOCUMENT_MODES,
+  OUTPUT_FORMATS,
+  type TailFlags,
+} from './flags.js';
 import { resolveTarget, type WatchTarget } from './namespace.js';
 import { uriCredentials } from './redact.js';
 import { tokenDataProblem } from './token.js';
@@ -30,43 +39,12 @@ import {
   WhenError,
 } from './when.js';
 
-/** The flags as commander hands them over: strings and booleans, unvalidated. */
-export interface RawFlags {
-  uri?: string;
-  connectTimeout?: string;
-  retryFor?: string;
-  ops?: string[];
-  filter?: string;
-  match?: string;
-  pipeline?: string;
-  fullDocument?: string;
-  fullDocumentBeforeChange?: string;
-  expanded?: boolean;
-  tokenFile?: string;
-  resumeAfter?: string;
-  startAfter?: string;
-  since?: string;
-  until?: string;
-  limit?: string;
-  idleTimeout?: string;
-  exitOnInvalidate?: boolean;
-  splitLargeEvents?: boolean;
-  checkpointInterval?: string;
-  format?: string;
-  color?: boolean;
-  quiet?: boolean;
-  batchSize?: string;
-  maxAwait?: string;
-  username?: string;
-  /** `true`: the flag without a value (ask on the terminal). */
-  password?: string | boolean;
-  authSource?: string;
-  authMechanism?: string;
-  tls?: boolean;
-  tlsCaFile?: string;
-  tlsCertificateKeyFile?: string;
-  tlsAllowInvalidCertificates?: boolean;
-}
+/**
+ * The flags as commander hands them over: strings and booleans, unvalidated. Derived from the
+ * declarations in flags.ts (issue 9), so a flag cannot be parsed without being declared.
+ * `password` is `true` for the flag without a value (ask on the terminal).
+ */
+export type RawFlags = TailFlags;
 
 /** Authentication given by flags (or a URI user still waiting for a password). */
 export interface AuthSettings {
@@ -86,16 +64,8 @@ export interface TlsSettings {
   allowInvalidCertificates?: boolean;
 }
 
-/** The mechanisms --auth-mechanism accepts (the driver's names, without DEFAULT). */
-export const AUTH_MECHANISMS = [
-  'SCRAM-SHA-256',
-  'SCRAM-SHA-1',
-  'PLAIN',
-  'GSSAPI',
-  'MONGODB-X509',
-  'MONGODB-AWS',
-  'MONGODB-OIDC',
-] as const;
+// The value lists live with the flags (flags.ts): help and completion show them too.
+export { AUTH_MECHANISMS, BASIC_OPS, EXPANDED_OPS };
 export type AuthMechanism = (typeof AUTH_MECHANISMS)[number];
 
 /**
@@ -115,10 +85,24 @@ export type StartPosition =
   | { kind: 'now' }
   | { kind: 'resumeAfter'; token: ResumeToken }
   | { kind: 'startAfter'; token: ResumeToken }
-  | { kind: 'since'; ts: Timestamp };
+  /**
+   * `wallFrom` (epoch ms): the time was given to the millisecond, so events of the first second
+   * whose wallTime is earlier are skipped (cluster times have one-second resolution).
+   */
+  | { kind: 'since'; ts: Timestamp; wallFrom?: number };
 
-/** When to stop by cluster time: `now` is resolved against the server at start. */
-export type UntilSpec = { kind: 'now' } | { kind: 'at'; ts: Timestamp };
+/**
+ * A start as asked for: a position, or `oldest` (--since oldest), which the source resolves
+ * against the deployment when it opens the stream (the oldest oplog entry).
+ */
+export type StartRequest = StartPosition | { kind: 'oldest' };
+
+/**
+ * When to stop by cluster time: `now` is resolved against the server at start. `wallTo` (epoch
+ * ms): the time was given to the millisecond; in the last second, events whose wallTime is
+ * later stop the run.
+ */
+export type UntilSpec = { kind: 'now' } | { kind: 'at'; ts: Timestamp; wallTo?: number };
 
 /** Everything the tailer needs, validated. */
 export interface TailOptions {
@@ -131,9 +115,11 @@ export interface TailOptions {
   fullDocument?: FullDocumentMode;
   fullDocumentBeforeChange?: BeforeChangeMode;
   expanded: boolean;
-  start: StartPosition;
+  start: StartRequest;
   tokenFile?: string;
   until?: UntilSpec;
+  /** How a time was read, said on stderr at start ("read 1732880000000 as epoch milliseconds"). */
+  notes?: string[];
   limit?: number;
   idleTimeoutMs?: number;
   exitOnInvalidate: boolean;
@@ -147,6 +133,12 @@ export interface TailOptions {
   format: Format;
   color: boolean;
   quiet: boolean;
+  /** --wide: pretty lines are printed whole, never cut to the terminal's width. */
+  wide: boolean;
+  /** --pretty-multiline: pretty events with one field per line, indented like mongosh. */
+  multiline: boolean;
+  /** --stats: events/s, totals by operation and lag on stderr, every 5s and at exit. */
+  stats: boolean;
   batchSize?: number;
   maxAwaitMs?: number;
   /** Zone for pretty times: $TZ when it names a valid zone, else the process default. */
@@ -188,36 +180,9 @@ export function connectTimeouts(
 }
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1_000;
 
-/** Operation types every stream can carry. */
-export const BASIC_OPS = [
-  'insert',
-  'update',
-  'replace',
-  'delete',
-  'drop',
-  'rename',
-  'dropDatabase',
-  'invalidate',
-] as const;
-/** Operation types only sent with showExpandedEvents (--expanded). */
-export const EXPANDED_OPS = [
-  'create',
-  'createIndexes',
-  'dropIndexes',
-  'modify',
-  'shardCollection',
-  'refineCollectionShardKey',
-  'reshardCollection',
-] as const;
-
-const FORMATS: readonly Format[] = ['pretty', 'json', 'canonical'];
-const FULL_DOCUMENT: readonly FullDocumentMode[] = [
-  'default',
-  'updateLookup',
-  'whenAvailable',
-  'required',
-];
-const BEFORE_CHANGE: readonly BeforeChangeMode[] = ['off', 'whenAvailable', 'required'];
+const FORMATS: readonly Format[] = OUTPUT_FORMATS;
+const FULL_DOCUMENT: readonly FullDocumentMode[] = FULL_DOCUMENT_MODES;
+const BEFORE_CHANGE: readonly BeforeChangeMode[] = BEFORE_CHANGE_MODES;
 
 /** Stages MongoDB accepts after $changeStream (anything else is refused with code 20). */
 export const ALLOWED_STAGES = [
@@ -257,9 +222,15 @@ export function resolveOptions(
     BEFORE_CHANGE,
   );
 
-  const start = resolveStart(flags, ctx, readText);
-  const until = flags.until === undefined ? undefined : parseUntil(flags.until, ctx.now);
-  if (until?.kind === 'at' && start.kind === 'since' && compareTimestamps(until.ts, start.ts) < 0) {
+  const timeNotes: string[] = [];
+  const start = resolveStart(flags, ctx, readText, timeNotes);
+  const until = flags.until === undefined ? undefined : parseUntil(flags.until, ctx.now, timeNotes);
+  if (
+    until?.kind === 'at' &&
+    start.kind === 'since' &&
+    (compareTimestamps(until.ts, start.ts) < 0 ||
+      (until.wallTo !== undefined && start.wallFrom !== undefined && until.wallTo < start.wallFrom))
+  ) {
     throw new UsageError(
       `--until ${flags.until} is before --since ${flags.since}`,
       'nothing could be printed; check the two times',
@@ -288,9 +259,22 @@ export function resolveOptions(
   }
 
   const format = flags.format === undefined ? undefined : oneOf('--format', flags.format, FORMATS);
-  // `--color` without a format asks for coloured pretty lines, e.g. into `less -R`.
+  // `--color` or `--pretty-multiline` without a format asks for pretty lines, e.g. into `less -R`.
   const resolvedFormat: Format =
-    format ?? (ctx.stdoutIsTTY || flags.color === true ? 'pretty' : 'json');
+    format ??
+    (ctx.stdoutIsTTY || flags.color === true || flags.prettyMultiline === true ? 'pretty' : 'json');
+  if (flags.prettyMultiline === true && resolvedFormat !== 'pretty') {
+    throw new UsageError(
+      `--pretty-multiline and --format ${resolvedFormat} cannot be used together`,
+      '--pretty-multiline lays out pretty events; leave it out, or use -f pretty',
+    );
+  }
+  if (flags.wide === true && resolvedFormat !== 'pretty') {
+    throw new UsageError(
+      `--wide applies to pretty output; ${resolvedFormat} lines are never cut`,
+      'leave out --wide, or use -f pretty',
+    );
+  }
 
   if (flags.color === true && resolvedFormat !== 'pretty') {
     throw new UsageError(
@@ -319,6 +303,9 @@ export function resolveOptions(
     format: resolvedFormat,
     color: resolvedFormat === 'pretty' && resolveColor(flags.color, ctx),
     quiet: flags.quiet === true,
+    wide: flags.wide === true,
+    multiline: flags.prettyMultiline === true,
+    stats: flags.stats === true,
   };
   if (flags.connectTimeout !== undefined) {
     options.connectTimeoutMs = duration('--connect-timeout', flags.connectTimeout);
@@ -332,6 +319,7 @@ export function resolveOptions(
   }
   if (tokenFile !== undefined) options.tokenFile = tokenFile;
   if (until !== undefined) options.until = until;
+  if (timeNotes.length > 0) options.notes = timeNotes;
   if (flags.limit !== undefined) options.limit = positiveInteger('--limit', flags.limit);
   if (flags.idleTimeout !== undefined) {
     options.idleTimeoutMs = duration('--idle-timeout', flags.idleTimeout);
@@ -787,7 +775,8 @@ function resolveStart(
   flags: RawFlags,
   ctx: OptionContext,
   readText: (path: string) => string,
-): StartPosition {
+  notes: string[],
+): StartRequest {
   const given = (['resumeAfter', 'startAfter', 'since'] as const).filter(
     (k) => flags[k] !== undefined,
   );
@@ -808,27 +797,61 @@ function resolveStart(
     return { kind: 'startAfter', token: parseToken('--start-after', flags.startAfter, readText) };
   }
   if (flags.since !== undefined) {
-    const when = parseWhenFlag('--since', flags.since, ctx.now);
+    // kcat's `-o beginning`: resolved against the deployment's oplog when the stream opens.
+    if (flags.since.trim().toLowerCase() === 'oldest') return { kind: 'oldest' };
+    const when = parseWhenFlag('--since', flags.since, ctx.now, notes);
     if (when.kind === 'now') {
       throw new UsageError('--since now is the default; leave --since out to start from now');
     }
-    return { kind: 'since', ts: sinceTimestamp(when) };
+    // A time of day is today's; later than now it is most likely yesterday's, and waiting
+    // for it would look like a tail that prints nothing.
+    if (when.kind === 'date' && when.form === 'time-of-day' && when.date > ctx.now) {
+      const yesterday = new Date(ctx.now.getTime());
+      yesterday.setDate(yesterday.getDate() - 1);
+      const day = [
+        yesterday.getFullYear(),
+        String(yesterday.getMonth() + 1).padStart(2, '0'),
+        String(yesterday.getDate()).padStart(2, '0'),
+      ].join('-');
+      throw new UsageError(
+        `--since ${flags.since.trim()} is later than now (a time of day means today)`,
+        `did you mean yesterday? give the date: --since ${day}T${flags.since.trim()}`,
+      );
+    }
+    const ts = sinceTimestamp(when);
+    return when.kind === 'date' && when.ms !== undefined
+      ? { kind: 'since', ts, wallFrom: when.ms.since }
+      : { kind: 'since', ts };
   }
   return { kind: 'now' };
 }
 
-function parseUntil(text: string, now: Date): UntilSpec {
-  const when = parseWhenFlag('--until', text, now);
-  return when.kind === 'now' ? { kind: 'now' } : { kind: 'at', ts: untilTimestamp(when) };
+function parseUntil(text: string, now: Date, notes: string[]): UntilSpec {
+  const when = parseWhenFlag('--until', text, now, notes);
+  if (when.kind === 'now') return { kind: 'now' };
+  const ts = untilTimestamp(when);
+  return when.kind === 'date' && when.ms !== undefined
+    ? { kind: 'at', ts, wallTo: when.ms.until }
+    : { kind: 'at', ts };
 }
 
-function parseWhenFlag(flag: string, text: string, now: Date): ReturnType<typeof parseWhen> {
+function parseWhenFlag(
+  flag: string,
+  text: string,
+  now: Date,
+  notes: string[],
+): ReturnType<typeof parseWhen> {
+  let when: ReturnType<typeof parseWhen>;
   try {
-    return parseWhen(text, now);
+    when = parseWhen(text, now);
   } catch (error) {
     if (error instanceof WhenError) throw new UsageError(`${flag}: ${error.message}`);
     throw error;
   }
+  if (when.kind === 'date' && when.form === 'epoch-ms') {
+    notes.push(`${flag}: read ${text.trim()} as epoch milliseconds (${when.date.toISOString()})`);
+  }
+  return when;
 }
 
 /**
@@ -917,6 +940,11 @@ function positiveInteger(flag: string, text: string): number {
 }
 
 function duration(flag: string, text: string, { allowZero = false } = {}): number {
+  // A bare 0 needs no unit; refused here, it gets the same words as `0s` (not "add a unit",
+  // which would suggest 0s, which is refused too).
+  if (!allowZero && /^\s*0+(\.0*)?\s*$/.test(text)) {
+    throw new UsageError(`${flag} must be longer than 0, got "${text}"`);
+  }
   let ms: number;
   try {
     ms = parseDuration(text);
@@ -942,16 +970,25 @@ function retryFor(text: string): number {
   }
 }
 
-/** --max-await: milliseconds as a plain number, or a duration with a unit. */
+/**
+ * --max-await: a plain number is milliseconds (the server's maxAwaitTimeMS); a duration with a
+ * unit works too. Every message says so, in the words --idle-timeout's messages use.
+ */
 function milliseconds(flag: string, text: string): number {
-  if (/^\d+$/.test(text.trim())) {
-    const ms = Number(text.trim());
-    if (ms < 1 || ms > 2_147_483_647) {
-      throw new UsageError(`${flag} must be between 1 and 2147483647 milliseconds, got "${text}"`);
-    }
+  const hint = `${flag} takes milliseconds (250) or a duration with a unit (500ms, 2s)`;
+  const value = text.trim();
+  if (/^\d+$/.test(value)) {
+    const ms = Number(value);
+    if (ms === 0) throw new UsageError(`${flag} must be longer than 0, got "${text}"`, hint);
+    if (ms > 2_147_483_647) throw new UsageError(`${flag}: "${text}" is too long`, hint);
     return ms;
   }
-  return duration(flag, text);
+  try {
+    return duration(flag, text);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new UsageError(error.message, hint);
+  }
 }
 
 function isPlainDocument(value: unknown): value is Document {
@@ -965,10 +1002,12 @@ function abbreviate(text: string): string {
 }
 
 /** `--since` resolved to a display string for notes ("1714564800,0"). */
-export function describeStart(start: StartPosition): string {
+export function describeStart(start: StartRequest): string {
   switch (start.kind) {
     case 'now':
       return 'now';
+    case 'oldest':
+      return 'the oldest event still held';
     case 'since':
       return `cluster time ${formatTimestamp(start.ts)}`;
     case 'resumeAfter':

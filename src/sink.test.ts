@@ -1,5 +1,9 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { createSink } from './sink.js';
+import { createSink, watchReader } from './sink.js';
 
 /** A writable that holds every chunk until `release()` is called (a stalled reader). */
 function stalled(highWaterMark = 16) {
@@ -190,4 +194,106 @@ describe('sink', () => {
     expect(ran).toBe(false);
     expect(await sink.close()).toBe(false);
   });
+});
+
+/** Something with a file descriptor, as process.stdout has. */
+const onFd = (fd: number): NodeJS.WritableStream => ({ fd }) as unknown as NodeJS.WritableStream;
+
+/** Resolves true once `check` holds, false after `ms`. */
+async function within(ms: number, check: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+describe('watchReader: a reader that left while nothing was written', () => {
+  test('nothing to watch on a stream without a descriptor', () => {
+    let gone = false;
+    const stop = watchReader(new PassThrough(), () => (gone = true), 10);
+    stop();
+    expect(gone).toBe(false);
+  });
+
+  test('a socket (what Node gives a child): noticed once the peer closed it', async () => {
+    // The child closes its stdin and stays: Node destroys a child's stdin once the child exits.
+    const child = spawn('sh', ['-c', 'read line; exec 0<&-; echo closed; exec sleep 30'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const fd = (child.stdin as unknown as { _handle: { fd: number } })._handle.fd;
+    let gone = false;
+    const stop = watchReader(onFd(fd), () => (gone = true), 50);
+    try {
+      expect(await within(400, () => gone)).toBe(false); // the reader is there
+      const closed = new Promise((resolve) => child.stdout.once('data', resolve));
+      child.stdin.write('go\n');
+      await closed;
+      expect(await within(5000, () => gone)).toBe(true);
+    } finally {
+      stop();
+      child.kill('SIGKILL');
+    }
+  }, 10_000);
+
+  test('an anonymous pipe (`| head -1`): noticed once its reader exited, no byte written', async () => {
+    if (process.platform !== 'linux') {
+      console.log('skipping: pipe readers are only watched through /proc on Linux');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'mongo-tail-sink-'));
+    const out = join(dir, 'read.txt');
+    // `sleep | cat > out` in its own process group; the writer prints its pid first.
+    const shell = spawn('sh', ['-c', `sh -c 'echo $$ >&2; exec sleep 60' | cat > '${out}'`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
+    let stop = (): void => undefined;
+    let fd: number | undefined;
+    try {
+      const pid = await new Promise<number>((resolve) =>
+        shell.stderr.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
+      );
+      // Opening the writer's end through /proc gives this process a write end of that pipe.
+      fd = openSync(`/proc/${pid}/fd/1`, 'w');
+      let gone = false;
+      stop = watchReader(onFd(fd), () => (gone = true), 50);
+      expect(await within(600, () => gone)).toBe(false); // the reader is there
+      const exited = new Promise((resolve) => shell.on('close', resolve));
+      process.kill(-(shell.pid as number), 'SIGKILL');
+      await exited;
+      expect(await within(5000, () => gone)).toBe(true);
+      expect(readFileSync(out, 'utf8')).toBe('');
+    } finally {
+      stop();
+      if (fd !== undefined) closeSync(fd);
+      try {
+        process.kill(-(shell.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 10_000);
+
+  test('the sink counts as closed and tells its owner once', async () => {
+    const child = spawn('sh', ['-c', 'exec 0<&-; echo closed; exec sleep 30'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const stdin = child.stdin as unknown as { _handle: { fd: number } };
+    const stream = Object.assign(new PassThrough(), { fd: stdin._handle.fd });
+    let told = 0;
+    const sink = createSink(stream, { onReaderGone: () => (told += 1), probeMs: 50 });
+    try {
+      await new Promise((resolve) => child.stdout.once('data', resolve));
+      expect(await within(5000, () => sink.closed)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(told).toBe(1);
+      expect(sink.write('late\n')).toBe('closed');
+      expect(await sink.close()).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 10_000);
 });

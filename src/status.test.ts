@@ -1,7 +1,7 @@
 /* eslint-disable no-control-regex -- these tests look for raw control characters and ANSI escapes */
 import { Writable } from 'node:stream';
 import { jest } from '@jest/globals';
-import { ago, createStatus, statusText } from './status.js';
+import { createStatus, statusText } from './status.js';
 
 /** A terminal-like stderr that records what is written to it. */
 class FakeTerminal extends Writable {
@@ -39,37 +39,23 @@ class FakeTerminal extends Writable {
   }
 }
 
-describe('statusText and ago', () => {
-  test.each([
-    [0, '0 s'],
-    [999, '0 s'],
-    [3_000, '3 s'],
-    [59_999, '59 s'],
-    [60_000, '1 min'],
-    [3_599_000, '59 min'],
-    [3_600_000, '1 h'],
-    [86_400_000 * 2, '2 d'],
-    [-5_000, '0 s'],
-  ])('%i ms → %s', (ms, expected) => {
-    expect(ago(ms)).toBe(expected);
-  });
-
-  test('label only before any event; thousands separators and plural after', () => {
+describe('statusText', () => {
+  test('the label alone until there is a detail', () => {
     expect(statusText('watching shop.orders')).toBe('watching shop.orders');
-    expect(statusText('watching shop.orders', 1204, 3000)).toBe(
-      'watching shop.orders — 1,204 events, last 3 s ago',
-    );
-    expect(statusText('watching shop', 1, 0)).toBe('watching shop — 1 event, last 0 s ago');
-    expect(statusText('w', 1234567, 61_000)).toBe('w — 1,234,567 events, last 1 min ago');
+    expect(statusText('watching shop.orders', '')).toBe('watching shop.orders');
+    expect(
+      statusText('watching shop.orders', '2.0 events/s · 10 events (insert 10) · lag 0s'),
+    ).toBe('watching shop.orders — 2.0 events/s · 10 events (insert 10) · lag 0s');
   });
 });
 
 describe('createStatus, disabled', () => {
-  test('start, event and stop write nothing; note writes a plain prefixed line', async () => {
+  test('start, refresh, aside and stop write nothing; note writes a plain prefixed line', async () => {
     const term = new FakeTerminal();
     const status = await createStatus({ enabled: false, stream: term });
     status.start('connecting to mongodb://localhost');
-    status.event(3, new Date());
+    status.refresh();
+    expect(status.aside(() => 42)).toBe(42);
     status.note('updateLookup turned on for --filter');
     status.stop();
     status.stop();
@@ -82,21 +68,20 @@ describe('createStatus, enabled', () => {
     jest.useRealTimers();
   });
 
-  test('shows the label, then counts and age; stop clears the line and every timer', async () => {
+  test('shows the label, then the detail; stop clears the line and every timer', async () => {
     jest.useFakeTimers();
     const term = new FakeTerminal();
-    let now = 1_000_000;
-    const status = await createStatus({ enabled: true, stream: term, now: () => now });
+    const shown: { detail?: string } = {};
+    const status = await createStatus({ enabled: true, stream: term, detail: () => shown.detail });
     status.start('connecting to mongodb://db.example');
     expect(term.text).toContain('connecting to mongodb://db.example');
     status.start('watching shop.orders');
     jest.advanceTimersByTime(100);
     expect(term.text).toContain('watching shop.orders');
 
-    status.event(1204, new Date(now));
-    now += 3_000;
-    jest.advanceTimersByTime(1_100); // the refresh timer re-reads the clock
-    expect(term.text).toContain('watching shop.orders — 1,204 events, last 3 s ago');
+    shown.detail = '1,204 events (insert 1,204) · lag 3s';
+    jest.advanceTimersByTime(1_100); // the refresh timer reads the detail again
+    expect(term.text).toContain('watching shop.orders — 1,204 events (insert 1,204) · lag 3s');
 
     status.stop();
     expect(jest.getTimerCount()).toBe(0);
@@ -105,6 +90,25 @@ describe('createStatus, enabled', () => {
     expect(term.chunks.length).toBe(after); // nothing drawn once stopped
     // The last thing written: the spinner line cleared, the cursor shown again.
     expect(term.text.endsWith('\x1b[2K\x1b[?25h')).toBe(true);
+  });
+
+  test('aside clears the spinner line before a write to stdout and draws it after', async () => {
+    jest.useFakeTimers();
+    const term = new FakeTerminal();
+    const status = await createStatus({ enabled: true, stream: term });
+    status.start('watching shop.orders');
+    term.chunks = [];
+    const result = status.aside(() => {
+      // What the terminal holds when the events are written: the spinner line was cleared.
+      expect(term.text).toContain('\x1b[2K');
+      expect(term.text).not.toContain('watching');
+      term.chunks.push('<events>');
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    const text = term.text;
+    expect(text.slice(text.indexOf('<events>'))).toContain('watching shop.orders');
+    status.stop();
   });
 
   test('note prints a prefixed line above the spinner and keeps spinning', async () => {

@@ -1,15 +1,21 @@
 // The status line on stderr: an ora spinner while connecting and while watching,
-//   ⠋ watching shop.orders — 1,204 events, last 3 s ago
-// Only when enabled (the caller passes: stderr is a terminal and not --quiet). Disabled, the
-// only output is `note`, as a plain `mongo-tail: …` line, because warnings matter in scripts too.
-// ora is loaded only when the spinner will really be shown (a terminal on stderr).
+//   ⠋ watching shop.orders — 41.2 events/s · 1,204 events (insert 1,000 · update 204) · lag 0s
+// Only when enabled: the caller passes whether stderr is a terminal that stdout shares, and
+// not --quiet. With stdout a pipe or a file the reader (jq, less) may draw on the same
+// terminal, and frames would land in the middle of its output (issue 9); on the shared
+// terminal, each stdout write goes through `aside`, which clears the spinner line first.
+// Disabled, the only output is `note`, as a plain `mongo-tail: …` line (warnings matter in
+// scripts too). ora is loaded only when the spinner will really be shown.
 import type { Ora, Options as OraOptions } from 'ora';
 
 type OraFactory = (options: OraOptions) => Ora;
 
 export interface Status {
   start(label: string): void;
-  event(count: number, lastAt: Date): void;
+  /** Redraws the text now (the counts changed). */
+  refresh(): void;
+  /** Runs `write` (a write to stdout) with the spinner line out of the way. */
+  aside<T>(write: () => T): T;
   note(msg: string): void;
   stop(): void;
 }
@@ -20,26 +26,13 @@ export interface StatusOptions {
   label?: string;
   /** Colour the spinner glyph; decided by the caller for this stream. Default false. */
   color?: boolean;
-  /** Clock for "last 3 s ago" (tests pin it). */
-  now?: () => number;
+  /** What follows the label (rate, counts, lag); read about once a second. */
+  detail?: () => string | undefined;
 }
 
-const COUNT = new Intl.NumberFormat('en-US');
-
-/** "3 s", "2 min", "1 h", "2 d": how long ago, coarse enough to read at a glance. */
-export function ago(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h`;
-  return `${Math.floor(s / 86400)} d`;
-}
-
-/** The spinner text for a label and, once events came, their count and age. */
-export function statusText(label: string, count?: number, lastAgoMs?: number): string {
-  if (count === undefined || lastAgoMs === undefined) return label;
-  const events = `${COUNT.format(count)} ${count === 1 ? 'event' : 'events'}`;
-  return `${label} — ${events}, last ${ago(lastAgoMs)} ago`;
+/** The spinner text: the label, then the detail when there is one. */
+export function statusText(label: string, detail?: string): string {
+  return detail === undefined || detail === '' ? label : `${label} — ${detail}`;
 }
 
 const prefix = (msg: string): string => `mongo-tail: ${msg}\n`;
@@ -47,7 +40,10 @@ const prefix = (msg: string): string => `mongo-tail: ${msg}\n`;
 class Disabled implements Status {
   constructor(private readonly stream: NodeJS.WritableStream) {}
   start(): void {}
-  event(): void {}
+  refresh(): void {}
+  aside<T>(write: () => T): T {
+    return write();
+  }
   note(msg: string): void {
     this.stream.write(prefix(msg));
   }
@@ -58,21 +54,16 @@ class Spinner implements Status {
   private spinner: Ora | undefined;
   private timer: NodeJS.Timeout | undefined;
   private label: string;
-  private count: number | undefined;
-  private lastAt: Date | undefined;
-  private readonly now: () => number;
 
   constructor(
     private readonly opts: StatusOptions,
     private readonly ora: OraFactory,
   ) {
     this.label = opts.label ?? '';
-    this.now = opts.now ?? Date.now;
   }
 
   private text(): string {
-    const age = this.lastAt ? this.now() - this.lastAt.getTime() : undefined;
-    return statusText(this.label, this.count, age);
+    return statusText(this.label, this.opts.detail?.());
   }
 
   start(label: string): void {
@@ -86,17 +77,25 @@ class Spinner implements Status {
     });
     this.spinner.text = this.text();
     if (!this.spinner.isSpinning) this.spinner.start();
-    // The relative time ("last 3 s ago") moves even when no event comes.
-    this.timer ??= setInterval(() => {
-      if (this.spinner?.isSpinning) this.spinner.text = this.text();
-    }, 1000);
+    // The rate and the lag move even when no event comes.
+    this.timer ??= setInterval(() => this.refresh(), 1000);
     this.timer.unref();
   }
 
-  event(count: number, lastAt: Date): void {
-    this.count = count;
-    this.lastAt = lastAt;
+  refresh(): void {
     if (this.spinner?.isSpinning) this.spinner.text = this.text();
+  }
+
+  aside<T>(write: () => T): T {
+    if (this.spinner?.isSpinning !== true) return write();
+    // stdout and stderr are the same terminal here, and writes to a terminal are synchronous:
+    // the line is clear while the events are written, then drawn again below them.
+    this.spinner.clear();
+    try {
+      return write();
+    } finally {
+      this.spinner.render();
+    }
   }
 
   note(msg: string): void {

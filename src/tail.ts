@@ -5,14 +5,15 @@ import type { Timestamp } from 'bson';
 import type { MongoClient } from 'mongodb';
 import { Checkpoint } from './checkpoint.js';
 import { connectClient, createClient, readClusterTime } from './client.js';
+import { noteMissingNamespace } from './preflight.js';
 import { ExitCode, InvalidatedError, TailError, type ExitCodeValue } from './errors.js';
 import { createEventFormatter, type EventFormatter } from './format/index.js';
-import type { ResumeToken, StartPosition, TailOptions } from './options.js';
+import type { ResumeToken, StartRequest, TailOptions } from './options.js';
 import { buildWatch, type WatchSpec } from './pipeline.js';
 import { ReadAhead, streamBound } from './readahead.js';
 import { redactUri } from './redact.js';
 import { createSink, type Sink } from './sink.js';
-import { readHeader } from './source/batch.js';
+import { readHeader, readWallTime } from './source/batch.js';
 import { Reassembler } from './source/fragments.js';
 import {
   ChangeSource,
@@ -23,11 +24,12 @@ import {
   type RetryDelays,
   type Step,
 } from './source/index.js';
+import { Stats, statsLine, summaryLine } from './stats.js';
 import { createStatus, type Status } from './status.js';
 import { STOPPED, Stopper, type StopReason, type StopSignal } from './stopper.js';
 import { decodeToken } from './token.js';
 import { TranscodeError } from './transcode/index.js';
-import { compareTimestamps } from './when.js';
+import { compareTimestamps, WallClip } from './when.js';
 
 export type { StopSignal } from './stopper.js';
 
@@ -35,7 +37,16 @@ export type { StopSignal } from './stopper.js';
 export interface TailIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /**
+   * stderr can host the spinner: a sized terminal that stdout shares (processIo decides). With
+   * stdout a pipe or a file there is no animation: its reader may draw on the same terminal.
+   */
   stderrIsTTY: boolean;
+  /**
+   * stdout's columns, read at every event (a resized terminal is followed): pretty lines are
+   * cut to fit. Only for a terminal; absent for pipes and files (whole lines).
+   */
+  stdoutColumns?: () => number | undefined;
   /** Colour for the spinner on stderr (decided for stderr, not stdout). */
   stderrColor?: boolean;
   /** Subscribes to SIGHUP/SIGINT/SIGTERM; returns the unsubscribe function. */
@@ -47,6 +58,8 @@ export interface TailIo {
   unreadBound?: number;
 }
 
+/** How often `--stats` prints a line. */
+const STATS_EVERY_MS = 5000;
 /** How long a signalled stop still waits for stdout to take what was written. */
 const SIGNAL_FLUSH_GRACE_MS = 500;
 /**
@@ -78,15 +91,32 @@ interface Run {
   fragments: Reassembler;
   /** True while the loop waits for stdout to drain (time that does not count as idle). */
   waitingForStdout: boolean;
+  /** Counts for the spinner, --stats and the summary; absent with -q and no --stats. */
+  stats?: Stats;
+  /** A --limit stop left events of its batch unprinted. */
+  moreWaiting?: boolean;
+  /** --since/--until given to the millisecond: wallTime decides inside their boundary seconds. */
+  clip?: WallClip;
 }
 
 /** Runs one tail until a stop condition; returns the exit code or throws a TailError. */
 export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeValue> {
+  const wantStats = opts.stats;
+  // Without -q a run ends with a summary; without it and --stats, nothing counts (no cost).
+  const stats = opts.quiet && !wantStats ? undefined : new Stats();
   const status = await createStatus({
     enabled: io.stderrIsTTY && !opts.quiet,
     stream: io.stderr,
     color: io.stderrColor ?? false,
+    // Counts and lag once there are some (not while connecting).
+    ...(stats === undefined
+      ? {}
+      : {
+          detail: () =>
+            stats.total === 0 && stats.reached === undefined ? undefined : statsLine(stats),
+        }),
   });
+  const stop = new Stopper();
   const run: Run = {
     opts,
     io,
@@ -95,8 +125,9 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
     say: (message) => {
       if (!opts.quiet) status.note(io.redact(message));
     },
-    stop: new Stopper(),
-    sink: createSink(io.stdout),
+    stop,
+    // A reader that left is noticed while the stream is quiet too: a stop as on EPIPE.
+    sink: createSink(io.stdout, { onReaderGone: () => stop.request('epipe') }),
     // Without a token file nothing is saved: no need to count bytes.
     readAhead: new ReadAhead(
       opts.tokenFile === undefined ? 0 : (io.unreadBound ?? streamBound(io.stdout)),
@@ -105,7 +136,12 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
     fragments: new Reassembler(),
     waitingForStdout: false,
   };
+  if (stats !== undefined) run.stats = stats;
   const unsubscribe = io.onSignal?.((signal) => run.stop.request(signal));
+  const statsTimer = wantStats
+    ? setInterval(() => stats && status.note(statsLine(stats)), STATS_EVERY_MS)
+    : undefined;
+  statsTimer?.unref();
 
   let failure: unknown;
   let code: ExitCodeValue = ExitCode.Ok;
@@ -115,6 +151,7 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
     failure = error;
   }
   if (run.idleTimer !== undefined) clearTimeout(run.idleTimer);
+  if (statsTimer !== undefined) clearInterval(statsTimer);
   unsubscribe?.();
   status.stop();
   // Flush stdout first, then record the position it covers, then let go of the server.
@@ -141,6 +178,20 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
   ]);
   failure ??= closing;
   if (failure !== undefined) throw failure;
+  const reason = run.stop.signal ?? run.stop.reason;
+  // A failure speaks for itself (its message); a stop says what the run did.
+  if (stats !== undefined && reason !== undefined) {
+    if (wantStats) status.note(statsLine(stats));
+    if (!opts.quiet) {
+      const story = { reason, moreWaiting: run.moreWaiting === true };
+      status.note(
+        summaryLine(
+          stats,
+          opts.idleTimeoutMs === undefined ? story : { ...story, idleMs: opts.idleTimeoutMs },
+        ),
+      );
+    }
+  }
   return run.stop.signal === undefined ? code : exitFor(run.stop.signal);
 }
 
@@ -151,6 +202,7 @@ function delay(ms: number): Promise<void> {
 async function tail(run: Run): Promise<ExitCodeValue> {
   const { opts, stop, say } = run;
   for (const note of run.watch.notes) say(note);
+  for (const note of opts.notes ?? []) say(note);
   if (opts.tokenFile !== undefined) {
     run.checkpoint = await Checkpoint.open(
       opts.tokenFile,
@@ -160,12 +212,23 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     );
   }
   const start = startPosition(opts, run.checkpoint, say);
+  // A start from the token file is exact: no --since milliseconds apply to it.
+  run.clip = WallClip.of(
+    start.kind === 'since' ? start : undefined,
+    opts.until?.kind === 'at' ? opts.until : undefined,
+    () =>
+      say(
+        'events carry no wallTime (MongoDB before 6.0, or --pipeline removed it): ' +
+          'the milliseconds of --since/--until are dropped, the whole second applies',
+      ),
+  );
 
   run.status.start(`connecting to ${redactUri(opts.uri)}`);
   // The client is ours from the start, so a stop while connecting closes it at once.
   const connected = createClient(opts);
   run.client = connected;
   if ((await stop.race(connectClient(connected, opts))) === STOPPED) return exitFor(stop.reason);
+  await noteMissingNamespace(connected, opts, say);
 
   let until: Timestamp | undefined;
   if (opts.until?.kind === 'at') until = opts.until.ts;
@@ -177,11 +240,15 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     retryForMs: opts.retryForMs,
   });
   run.source = source;
-  const format = createEventFormatter(
-    opts.timeZone === undefined
-      ? { format: opts.format, color: opts.color }
-      : { format: opts.format, color: opts.color, timeZone: opts.timeZone },
-  );
+  const columns = run.io.stdoutColumns;
+  const format = createEventFormatter({
+    format: opts.format,
+    color: opts.color,
+    ...(opts.timeZone === undefined ? {} : { timeZone: opts.timeZone }),
+    // A terminal gets lines that fit it, unless --wide; pipes and files get them whole.
+    ...(columns === undefined || opts.wide ? {} : { width: columns }),
+    ...(opts.multiline ? { multiline: true } : {}),
+  });
   run.status.start(`watching ${opts.target.label}`);
 
   const armIdle = (): void => {
@@ -277,11 +344,31 @@ async function writeBatch(
   for (let index = 0; index < count; index += 1) {
     if (run.stop.reason !== undefined) break;
     const start = starts[index] as number;
-    const header = until !== undefined || splitLargeEvents ? readHeader(bytes, start) : undefined;
+    const header =
+      until !== undefined || splitLargeEvents || run.clip !== undefined
+        ? readHeader(bytes, start)
+        : undefined;
     const at = header?.clusterTime;
     if (until !== undefined && at !== undefined && compareTimestamps(at, until) > 0) {
       run.stop.request('until');
       break;
+    }
+    const verdict = run.clip?.check(at?.t, header?.split?.fragment, () =>
+      readWallTime(bytes, start),
+    );
+    if (run.clip?.done === true) run.clip = undefined;
+    if (verdict === 'stop') {
+      run.stop.request('until');
+      break;
+    }
+    if (verdict === 'skip') {
+      // Before --since's millisecond: read past, like an event a filter left out (a position
+      // inside a split event's fragments is never one).
+      consumed = index;
+      if (header?.split === undefined || header.split.fragment === header.split.of) {
+        complete = index;
+      }
+      continue;
     }
     let event = bytes;
     let eventStart = start;
@@ -303,11 +390,14 @@ async function writeBatch(
       chunk += formatOne(format, event, eventStart);
       chunk += '\n';
       run.printed += 1;
+      run.stats?.eventAt(event, eventStart);
     }
     consumed = index;
     complete = index;
     if (limit !== undefined && run.printed >= limit) {
       run.stop.request('limit');
+      // Known only when this batch holds more; after its last event nobody knows.
+      run.moreWaiting = index < count - 1;
       break;
     }
     if (chunk.length >= CHUNK_CHARS && index < count - 1) {
@@ -316,7 +406,10 @@ async function writeBatch(
     }
   }
   if (complete >= 0 && !(await emit(run, chunk, eventToken(batch, complete)))) return false;
-  return consumed === count - 1 && run.stop.reason === undefined;
+  const whole = consumed === count - 1 && run.stop.reason === undefined;
+  // The batch's end may stand past its last event (events the pipeline filtered out).
+  if (whole && run.stats !== undefined) run.stats.position(tokenTime(batch.end)?.t);
+  return whole;
 }
 
 function formatOne(format: EventFormatter, bytes: Buffer, start: number): string {
@@ -339,12 +432,11 @@ function formatOne(format: EventFormatter, bytes: Buffer, start: number): string
 async function emit(run: Run, text: string, token: ResumeToken): Promise<boolean> {
   // Bytes only count where something can hold them unread (a pipe, a socket).
   const bytes = run.readAhead.bound === 0 ? 0 : Buffer.byteLength(text);
-  const result = run.sink.write(text, () => took(run, bytes, token));
+  const result = run.status.aside(() => run.sink.write(text, () => took(run, bytes, token)));
   if (result === 'closed') {
     run.stop.request('epipe');
     return false;
   }
-  run.status.event(run.printed, new Date());
   if (result === 'full') {
     run.waitingForStdout = true;
     const waited = await run.stop.race(run.sink.drained());
@@ -368,6 +460,7 @@ function took(run: Run, bytes: number, token: ResumeToken): void {
 
 /** A position without output (an idle stream, an invalidate): after the output before it. */
 function reached(run: Run, token: ResumeToken): void {
+  run.stats?.position(tokenTime(token)?.t);
   run.sink.whenAccepted(() => took(run, 0, token));
 }
 
@@ -395,7 +488,7 @@ function startPosition(
   opts: TailOptions,
   checkpoint: Checkpoint | undefined,
   say: (message: string) => void,
-): StartPosition {
+): StartRequest {
   const saved = checkpoint?.initial;
   if (saved === undefined) return opts.start;
   if (opts.start.kind !== 'now') {

@@ -22,7 +22,7 @@ import { MongoClient } from 'mongodb';
 import { encodeResumeToken } from '../test/server/change-stream/tokens.js';
 import type { ResumeTokenData } from '../test/server/change-stream/tokens.js';
 import { startTestServer } from '../test/server/index.js';
-import { decodeToken, describeToken, TokenError, tokenDataProblem } from './token.js';
+import { decodeToken, describeToken, TokenError, tokenDataProblem, tokenJson } from './token.js';
 
 const hex = (doc: Document): string => Buffer.from(serialize(doc)).toString('hex');
 
@@ -684,6 +684,72 @@ describe('describeToken', () => {
     const coloured = describeToken(info, { color: true });
     expect(coloured).toContain('\x1b[');
     expect(coloured.replace(/\x1b\[\d+m/g, '')).toBe(describeToken(info, { color: false }));
+  });
+});
+
+describe('tokenJson (mongo-tail token --json)', () => {
+  const KEYS = [
+    'token',
+    'clusterTime',
+    'time',
+    'kind',
+    'version',
+    'tokenType',
+    'fromInvalidate',
+    'txnOpIndex',
+    'collectionUUID',
+    'operationType',
+    'documentKey',
+    'eventIdentifier',
+    'fragmentNum',
+    'opaque',
+  ];
+
+  test('a high-water mark: the same keys, null where the token says nothing', () => {
+    const text = tokenJson(decodeToken('8263515EAC000000022B0429296E1404'));
+    expect(text).not.toContain('\n');
+    const json = JSON.parse(text) as Record<string, unknown>;
+    expect(Object.keys(json)).toEqual(KEYS);
+    expect(json).toEqual({
+      token: '8263515EAC000000022B0429296E1404',
+      clusterTime: { t: 1666277036, i: 2 },
+      time: '2022-10-20T14:43:56Z',
+      kind: 'high-water mark',
+      version: 2,
+      tokenType: 0,
+      fromInvalidate: false,
+      txnOpIndex: 0,
+      collectionUUID: null,
+      operationType: null,
+      documentKey: null,
+      eventIdentifier: null,
+      fragmentNum: null,
+      opaque: null,
+    });
+  });
+
+  test('v1: the event identifier is the document key; a cut token keeps its time', () => {
+    const v1 = JSON.parse(
+      tokenJson(
+        decodeToken(
+          '8264686464000000012B022C0100296E5A1004BCD9AB31007A419F8944F0453F737AA846645F6964006464686464B3E1A361D907357A0004',
+        ),
+      ),
+    ) as Record<string, unknown>;
+    expect(v1).toMatchObject({
+      version: 1,
+      kind: 'event',
+      operationType: null,
+      documentKey: { _id: { $oid: '64686464b3e1a361d907357a' } },
+    });
+    const cut = JSON.parse(tokenJson(decodeToken('8263515EAC00000002'))) as Record<string, unknown>;
+    expect(Object.keys(cut)).toEqual(KEYS);
+    expect(cut).toMatchObject({
+      clusterTime: { t: 1666277036, i: 2 },
+      version: null,
+      kind: 'unknown',
+    });
+    expect(cut.opaque).toEqual(expect.any(String));
   });
 });
 

@@ -826,3 +826,33 @@ export function describeToken(info: TokenInfo, opts: { color: boolean }): string
   if (info.opaque) row('rest', `opaque: ${info.opaque}`);
   return lines.join('\n');
 }
+
+/**
+ * `mongo-tail token --json`: the decoded token as one line of JSON with the same keys in the same
+ * order every time (null where the token does not say); values in relaxed Extended JSON.
+ */
+export function tokenJson(info: TokenInfo): string {
+  const id = info.eventIdentifier;
+  // v2 identifies an event by {operationType, documentKey}; v0/v1 by the document key alone.
+  const documentKey: unknown =
+    id === undefined ? undefined : info.version >= 2 ? id.documentKey : id;
+  const operationType: unknown = info.version >= 2 ? id?.operationType : undefined;
+  const ejson = (value: unknown): unknown =>
+    value === undefined ? null : EJSON.serialize({ value }, { relaxed: true }).value;
+  return JSON.stringify({
+    token: info.data,
+    clusterTime: { t: info.clusterTime.t, i: info.clusterTime.i },
+    time: dateText(info.date),
+    kind: info.kind,
+    version: info.version < 0 ? null : info.version,
+    tokenType: info.tokenType < 0 ? null : info.tokenType,
+    fromInvalidate: info.fromInvalidate,
+    txnOpIndex: info.txnOpIndex,
+    collectionUUID: info.collectionUUID ?? null,
+    operationType: typeof operationType === 'string' ? operationType : null,
+    documentKey: ejson(documentKey),
+    eventIdentifier: ejson(id),
+    fragmentNum: info.fragmentNum ?? null,
+    opaque: info.opaque ?? null,
+  });
+}

@@ -1,6 +1,6 @@
 import { Binary, Double, Int32, Long, Timestamp, serialize } from 'bson';
 import { TailError } from '../errors.js';
-import { readCursor, readHeader } from './batch.js';
+import { readCursor, readHeader, readWallTime } from './batch.js';
 
 const TOKEN = '8266D3EF23000000012B042C0100296E5A1004';
 
@@ -119,5 +119,28 @@ describe('readHeader', () => {
       }),
     );
     expect(readHeader(bytes, 0).operationType).toBe('delete');
+  });
+});
+
+describe('readWallTime', () => {
+  test("the event's wallTime in epoch milliseconds; undefined without one", () => {
+    const wall = new Date('2024-11-29T12:08:07.201Z');
+    const cursor = readCursor(
+      reply([
+        event(1, { wallTime: wall }),
+        event(2),
+        // A field named wallTime of another type is not the event's wall time.
+        event(3, { wallTime: 'yesterday' }),
+        event(4, { fullDocument: { wallTime: wall } }),
+        event(5, { wallTime: new Date(-1) }),
+      ]),
+    );
+    expect(cursor.starts.map((s) => readWallTime(cursor.bytes, s))).toEqual([
+      wall.getTime(),
+      undefined,
+      undefined,
+      undefined,
+      -1,
+    ]);
   });
 });

@@ -112,6 +112,26 @@ export function readHeader(bytes: Buffer, start: number): EventHeader {
   return header;
 }
 
+/**
+ * The event's `wallTime` (a BSON date, MongoDB 6.0+) as epoch milliseconds; undefined when it
+ * has none. Separate from readHeader: only events in a --since/--until boundary second need it.
+ */
+export function readWallTime(bytes: Buffer, start: number): number | undefined {
+  const end = documentEnd(bytes, start);
+  let at = start + 4;
+  while (at < end - 1) {
+    const type = bytes[at] as number;
+    const nameEnd = cstringEnd(bytes, at + 1, end);
+    const valueAt = nameEnd + 1;
+    const next = valueEnd(bytes, type, valueAt, end);
+    if (nameEnd - at - 1 === 8 && type === 0x09 && nameIs(bytes, at + 1, 'wallTime')) {
+      return Number(bytes.readBigInt64LE(valueAt));
+    }
+    at = next;
+  }
+  return undefined;
+}
+
 /** `{fragment, of}` (int32 or int64 numbers); undefined when it is not that. */
 function readSplit(bytes: Buffer, start: number): EventHeader['split'] {
   let fragment: number | undefined;

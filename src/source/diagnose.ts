@@ -201,6 +201,10 @@ export function standaloneError(uri: string): ConnectError {
   );
 }
 
+/** The hint of a connect failure with no more specific cause (a timeout, a dropped socket). */
+export const UNREACHABLE_HINT =
+  'is the server running and reachable? --connect-timeout sets how long to try';
+
 export function toConnectError(error: unknown, opts: Pick<TailOptions, 'uri'>): unknown {
   if (error instanceof MongoServerError) {
     const code = codeOf(error);
@@ -213,11 +217,182 @@ export function toConnectError(error: unknown, opts: Pick<TailOptions, 'uri'>): 
     if (code === 40573) return standaloneError(opts.uri);
   }
   if (error instanceof TailError) return error;
-  // Anything else on the way to a server (DNS for mongodb+srv, TLS, sockets) is a connect failure.
+  // What the driver last saw of each server says why none could be selected (refused, TLS).
+  if (error instanceof MongoServerSelectionError) {
+    const seen = new Map<string, ServerSeen>();
+    for (const [address, server] of error.reason?.servers ?? []) {
+      if (server.error != null) seen.set(address, seenInFailure(server.error));
+    }
+    const specific = explainServers(seen, opts.uri, undefined);
+    if (specific !== undefined) return specific;
+  }
+  const srv = /^querySrv (ENOTFOUND|ENODATA) (\S+)/.exec(messageOf(error));
+  if (srv !== null) {
+    return new ConnectError(
+      `cannot connect to ${redactUri(opts.uri)}: there is no DNS SRV record ${srv[2] ?? ''} (${srv[1] ?? ''})`,
+      'check the host name after mongodb+srv:// (the cluster address, e.g. from Atlas "Connect")',
+    );
+  }
+  // Anything else on the way to a server (DNS, TLS, sockets) is a connect failure.
   return new ConnectError(
     `cannot connect to ${redactUri(opts.uri)}: ${messageOf(error)}`,
-    'is the server running and reachable? --connect-timeout sets how long to try',
+    UNREACHABLE_HINT,
   );
+}
+
+/**
+ * What connecting learnt of one server from its monitor: a cause that waiting will not fix
+ * (nothing listens, no such host, TLS, the wrong kind of server), one that may pass
+ * (`waiting`: a timeout, a reset), or that it can be used (`fine`).
+ */
+export type ServerSeen =
+  | { kind: 'refused' | 'unresolved' | 'unreachable' | 'tls' | 'waiting'; detail: string }
+  | { kind: 'otherSet'; setName: string }
+  | { kind: 'standalone' | 'ghost' | 'mongos' | 'fine' };
+
+// Node's certificate check codes (tls.TLSSocket#authorizationError), besides ERR_TLS_*/ERR_SSL_*.
+const CERT_CODES =
+  /^(?:DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_\w+|CERT_\w+|HOSTNAME_MISMATCH)$/;
+
+/** A failed heartbeat (or server check) → what it says of the server. */
+export function seenInFailure(failure: unknown): ServerSeen {
+  const detail = messageOf(failure);
+  const cause: unknown = failure instanceof Error ? failure.cause : undefined;
+  const code = String(errorCode(cause) ?? errorCode(failure) ?? '');
+  if (code === 'ECONNREFUSED') return { kind: 'refused', detail };
+  if (code === 'ENOTFOUND') return { kind: 'unresolved', detail };
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { kind: 'unreachable', detail };
+  if (/^ERR_(?:TLS|SSL)_/.test(code) || CERT_CODES.test(code) || /\b(?:TLS|SSL)\b/.test(detail)) {
+    return { kind: 'tls', detail };
+  }
+  return { kind: 'waiting', detail };
+}
+
+/** A server's hello reply → whether it is what the connection string asks for. */
+export function seenInHello(reply: Document, replicaSet: string | undefined): ServerSeen {
+  if (replicaSet === undefined) return { kind: 'fine' };
+  if (reply.isreplicaset === true) return { kind: 'ghost' };
+  if (reply.msg === 'isdbgrid') return { kind: 'mongos' };
+  const setName: unknown = reply.setName;
+  if (typeof setName !== 'string') return { kind: 'standalone' };
+  return setName === replicaSet ? { kind: 'fine' } : { kind: 'otherSet', setName };
+}
+
+/** True when waiting longer cannot make the server usable. */
+export function isDecisive(seen: ServerSeen): boolean {
+  return seen.kind !== 'waiting' && seen.kind !== 'fine';
+}
+
+// The order causes are told in: the one a person most likely got wrong first.
+const CAUSE_ORDER: readonly ServerSeen['kind'][] = [
+  'otherSet',
+  'standalone',
+  'ghost',
+  'mongos',
+  'tls',
+  'unresolved',
+  'refused',
+  'unreachable',
+  'waiting',
+];
+
+/**
+ * The servers' causes as one ConnectError ("cannot connect to URI: nothing listens on …"),
+ * hinted for the first of them; undefined when none is decisive. `replicaSet` is the set the
+ * connection string asks for.
+ */
+export function explainServers(
+  seen: ReadonlyMap<string, ServerSeen>,
+  uri: string,
+  replicaSet: string | undefined,
+): ConnectError | undefined {
+  const groups = new Map<string, { seen: ServerSeen; hosts: string[] }>();
+  for (const kind of CAUSE_ORDER) {
+    for (const [address, s] of seen) {
+      if (s.kind !== kind) continue;
+      const key = s.kind === 'otherSet' ? `otherSet ${s.setName}` : s.kind;
+      const group = groups.get(key) ?? { seen: s, hosts: [] };
+      group.hosts.push(address);
+      groups.set(key, group);
+    }
+  }
+  const [first] = groups.values();
+  if (first === undefined || !isDecisive(first.seen)) return undefined;
+  const clauses = [...groups.values()].map((g) => causeClause(g.seen, g.hosts, replicaSet));
+  return new ConnectError(
+    `cannot connect to ${redactUri(uri)}: ${clauses.join('; ')}`,
+    causeHint(first.seen, replicaSet),
+  );
+}
+
+function causeClause(seen: ServerSeen, hosts: string[], replicaSet: string | undefined): string {
+  const list = hosts.join(', ');
+  const one = hosts.length === 1;
+  const wanted = `replica set '${replicaSet ?? ''}'`;
+  switch (seen.kind) {
+    case 'refused':
+      return `nothing listens on ${hosts.join(' or ')} (connection refused)`;
+    case 'unresolved':
+      return `the host name ${[...new Set(hosts.map(hostOf))].join(', ')} does not resolve (ENOTFOUND)`;
+    case 'unreachable':
+      return `no route to ${list} (${seen.detail.includes('ENETUNREACH') ? 'ENETUNREACH' : 'EHOSTUNREACH'})`;
+    case 'tls':
+      return `TLS handshake with ${list} failed: ${seen.detail}`;
+    case 'otherSet':
+      return `${list} ${one ? 'is a member' : 'are members'} of replica set '${seen.setName}', not '${replicaSet ?? ''}'`;
+    case 'standalone':
+      return `${list} ${one ? 'is a standalone server' : 'are standalone servers'}, not in ${wanted}`;
+    case 'ghost':
+      return `${list} ${one ? 'runs' : 'run'} with --replSet, but the replica set is not initiated`;
+    case 'mongos':
+      return `${list} ${one ? 'is a mongos' : 'are mongos routers'}, not in ${wanted}`;
+    case 'waiting':
+      return `${list}: ${seen.detail}`;
+    case 'fine':
+      return `${list} answered`;
+  }
+}
+
+function causeHint(seen: ServerSeen, replicaSet: string | undefined): string {
+  switch (seen.kind) {
+    case 'refused':
+      return 'is the server running and reachable? check that mongod is started and listens on that port (mongod --port, default 27017)';
+    case 'unresolved':
+      return 'check the host name in the connection string';
+    case 'unreachable':
+      return 'is the host up, and is there a network route to it (VPN, firewall)?';
+    case 'tls':
+      if (/altname|hostname|host name/i.test(seen.detail)) {
+        return 'connect with a host name the certificate names (tlsAllowInvalidHostnames=true skips the check: for testing only)';
+      }
+      if (/certificate|issuer|self.signed/i.test(seen.detail)) {
+        return "--tls-ca-file names the CA that signed the server's certificate (--tls-allow-invalid-certificates skips the check: for testing only)";
+      }
+      return 'does the server use TLS on that port? if not, leave out --tls (or tls=true); if it does, --tls-ca-file names its CA';
+    case 'otherSet':
+      return `fix replicaSet= in the connection string: replicaSet=${seen.setName}`;
+    case 'standalone':
+      return (
+        `change streams need a replica set: restart mongod with --replSet ${replicaSet ?? 'rs0'}, ` +
+        'run rs.initiate() once in mongosh'
+      );
+    case 'ghost':
+      return 'run rs.initiate() once in mongosh on that server (or rs.add() it from the primary)';
+    case 'mongos':
+      return 'leave out replicaSet= to connect to a mongos';
+    case 'waiting':
+    case 'fine':
+      return UNREACHABLE_HINT;
+  }
+}
+
+/** "db1:27017" → "db1"; "[::1]:27017" → "::1". */
+function hostOf(address: string): string {
+  return address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+}
+
+function errorCode(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
 }
 
 /** What a 286 lost: from the requested time up to the oldest time still held, when known. */

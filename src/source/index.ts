@@ -20,8 +20,9 @@ import type { Document } from 'bson';
 import { MongoError, MongoNetworkError, type MongoClient } from 'mongodb';
 import { formatDuration, formatElapsed } from '../duration.js';
 import { ConnectError, ExitCode, TailError, UsageError } from '../errors.js';
+import { formatTimestamp } from '../when.js';
 import type { WatchTarget } from '../namespace.js';
-import type { ResumeToken, StartPosition, TailOptions } from '../options.js';
+import type { ResumeToken, StartRequest, TailOptions } from '../options.js';
 import type { WatchSpec } from '../pipeline.js';
 import { redactUri } from '../redact.js';
 import { readHeader, type CursorReply } from './batch.js';
@@ -105,7 +106,9 @@ export class ChangeSource {
   private pending: Promise<CursorReply> | undefined;
   /** The server closed the stream: the invalidate token, reported after the batch's events. */
   private invalidatedBy: ResumeToken | undefined;
-  private readonly position: ResumePosition;
+  private position: ResumePosition;
+  /** --since oldest, not yet looked up: the first open asks the oplog for its oldest entry. */
+  private startAtOldest: boolean;
   private readonly reopen: Reopen;
   private closed = false;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
@@ -120,12 +123,14 @@ export class ChangeSource {
     private readonly client: MongoClient,
     private readonly target: WatchTarget,
     private readonly spec: WatchSpec,
-    start: StartPosition,
+    start: StartRequest,
     private readonly opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
     private readonly note: (message: string) => void,
     retry: RetryPolicy = DEFAULT_RETRY,
   ) {
-    this.position = new ResumePosition(start);
+    this.startAtOldest = start.kind === 'oldest';
+    // For `oldest`, a stand-in until open() replaces it (nothing reads it before then).
+    this.position = new ResumePosition(start.kind === 'oldest' ? { kind: 'now' } : start);
     this.reopen = new Reopen(retry);
     this.marginMs = retry.answerMarginMs ?? ANSWER_MARGIN_MS;
   }
@@ -268,6 +273,20 @@ export class ChangeSource {
 
   private async open(): Promise<CursorReply> {
     const { options } = this.spec;
+    // The connect time as for the aggregate below: this may be the run's first command.
+    const { serverSelectionTimeoutMS, connectTimeoutMS } = this.client.options;
+    const limitMs = this.bounded(
+      answerLimitMs(0, this.marginMs, this.unanswered, serverSelectionTimeoutMS + connectTimeoutMS),
+    );
+    if (this.startAtOldest) {
+      const oldest = await this.answers.track(oplogStart(this.client, limitMs), 0);
+      this.startAtOldest = false;
+      this.position = new ResumePosition({ kind: 'since', ts: oldest.ts });
+      this.note(
+        `starting at the oldest event still held: ${formatTimestamp(oldest.ts)} ` +
+          `(${(oldest.wall ?? new Date(oldest.ts.t * 1000)).toISOString()})`,
+      );
+    }
     const stage: Document = {};
     if (options.fullDocument !== undefined) stage.fullDocument = options.fullDocument;
     if (options.fullDocumentBeforeChange !== undefined) {
@@ -290,11 +309,7 @@ export class ChangeSource {
     };
     this.position.opened();
     // An aggregate does not await events, but it may need a server selected and a connection
-    // made first: the driver bounds each itself, and its errors say more than ours would.
-    const { serverSelectionTimeoutMS, connectTimeoutMS } = this.client.options;
-    const limitMs = this.bounded(
-      answerLimitMs(0, this.marginMs, this.unanswered, serverSelectionTimeoutMS + connectTimeoutMS),
-    );
+    // made first: the driver bounds each itself (in limitMs), and its errors say more than ours.
     const { cursor, reply } = await this.answers.track(
       RawCursor.open(this.client, db, command, limitMs),
       0,
@@ -353,6 +368,80 @@ export class ChangeSource {
 /** How long the look-up of the oldest oplog entry may delay the exit after a 286. */
 const OLDEST_LIMIT_MS = 2000;
 
+/** `find` on `local.oplog.rs` for its first entry in `$natural` order (the oldest). */
+function findOldest(client: MongoClient, signal: AbortSignal): Promise<Document> {
+  return client.db('local').command(
+    {
+      find: 'oplog.rs',
+      filter: {},
+      sort: { $natural: 1 },
+      projection: { _id: 0, ts: 1, wall: 1 },
+      limit: 1,
+      singleBatch: true,
+    },
+    { signal },
+  );
+}
+
+/**
+ * --since oldest: the oldest entry the oplog holds (kcat's `-o beginning`). A network failure
+ * or no answer within `limitMs` is transient (retried like an aggregate); anything else is a
+ * ConnectError that says why and what to do instead.
+ */
+export async function oplogStart(client: MongoClient, limitMs: number): Promise<OldestHeld> {
+  const startedAt = Date.now();
+  const signal = AbortSignal.timeout(limitMs);
+  const timedOut = new Promise<never>((_, reject) => {
+    signal.addEventListener(
+      'abort',
+      () => reject(new NoAnswerError('oplog look-up', Date.now() - startedAt, startedAt)),
+      { once: true },
+    );
+  });
+  timedOut.catch(() => undefined); // only awaited through the race
+  let oldest: OldestHeld | undefined;
+  try {
+    oldest = oldestFromReply(await Promise.race([findOldest(client, signal), timedOut]));
+  } catch (error) {
+    if (error instanceof NoAnswerError || isTransient(error)) throw error;
+    throw await oplogUnreadable(client, error);
+  }
+  if (oldest === undefined) throw await oplogUnreadable(client, undefined);
+  return oldest;
+}
+
+/** Why --since oldest cannot start: `error` from the look-up, or undefined for an empty oplog. */
+async function oplogUnreadable(client: MongoClient, error: unknown): Promise<ConnectError> {
+  const instead = 'give --since a time instead (e.g. --since 1d)';
+  if (error instanceof MongoError && codeOf(error) === 13) {
+    return new ConnectError(
+      "--since oldest: cannot read the oplog's oldest time (not authorized to read local.oplog.rs)",
+      `${instead}, or connect as a user with read on the local database`,
+    );
+  }
+  // A mongos has no oplog of its own (each shard has one): ask what answered.
+  const hello = await client
+    .db('admin')
+    .command({ hello: 1 }, { signal: AbortSignal.timeout(OLDEST_LIMIT_MS) })
+    .catch(() => undefined);
+  if (hello?.msg === 'isdbgrid') {
+    return new ConnectError(
+      '--since oldest needs a replica set: through mongos each shard has an oplog of its own',
+      instead,
+    );
+  }
+  if (error === undefined) {
+    return new ConnectError(
+      '--since oldest: the oplog (local.oplog.rs) holds no entries; is this a replica set member?',
+      instead,
+    );
+  }
+  return new ConnectError(
+    `--since oldest: cannot read the oplog's oldest time (${messageOf(error)})`,
+    instead,
+  );
+}
+
 /**
  * The oldest entry the server still holds, to name the lost window after a 286; best effort.
  * Reading `local.oplog.rs` works on a replica-set member (mongod 6–8) for a user with read on
@@ -365,19 +454,6 @@ async function oldestHeld(client: MongoClient): Promise<OldestHeld | undefined> 
   const aborted = new Promise<undefined>((resolve) => {
     signal.addEventListener('abort', () => resolve(undefined), { once: true });
   });
-  const lookup = client
-    .db('local')
-    .command(
-      {
-        find: 'oplog.rs',
-        filter: {},
-        sort: { $natural: 1 },
-        projection: { _id: 0, ts: 1, wall: 1 },
-        limit: 1,
-        singleBatch: true,
-      },
-      { signal },
-    )
-    .then(oldestFromReply, () => undefined);
+  const lookup = findOldest(client, signal).then(oldestFromReply, () => undefined);
   return Promise.race([lookup, aborted]);
 }

@@ -384,7 +384,7 @@ const rows: Row[] = [
     name: '--max-await of 0',
     argv: ['--max-await', '0', 'a.b'],
     code: 2,
-    line: /--max-await must be between 1 and 2147483647 milliseconds, got "0"/,
+    line: /--max-await must be longer than 0, got "0"/,
   },
   {
     name: '--limit 0',

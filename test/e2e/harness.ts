@@ -14,6 +14,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   stdoutIsTTY?: boolean;
   stderrIsTTY?: boolean;
+  /** The terminal's width, when stdout is one. */
+  columns?: number;
   retry?: Io['retry'];
   promptPassword?: Io['promptPassword'];
 }
@@ -71,6 +73,7 @@ export function startCli(argv: string[], opts: CliOptions = {}): RunningCli {
     },
   };
   if (opts.retry !== undefined) io.retry = opts.retry;
+  if (opts.columns !== undefined) io.columns = opts.columns;
   if (opts.promptPassword !== undefined) io.promptPassword = opts.promptPassword;
 
   let finished = false;

@@ -2,6 +2,7 @@
 // connection that never comes, a DNS name that does not resolve.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,10 +141,16 @@ test('a mongodb+srv name that does not resolve: exit 3, password hidden', async 
 }, 20_000);
 
 test('SIGINT while connecting: exit 130 at once, not after --connect-timeout', async () => {
-  // Nothing listens on port 9 (discard) of loopback: server selection keeps trying.
+  // A server that accepts and never answers: server selection keeps trying. (A closed port
+  // is refused, and a refusal ends the connect at once with exit 3.)
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as AddressInfo;
   const stderr = new PassThrough().resume();
   let deliver: ((signal: StopSignal) => void) | undefined;
-  const run = main(['--uri', 'mongodb://127.0.0.1:9/', '--connect-timeout', '20s', 'a.b'], {
+  const uri = `mongodb://127.0.0.1:${port}/`;
+  const run = main(['--uri', uri, '--connect-timeout', '20s', 'a.b'], {
     stdout: new PassThrough().resume(),
     stderr,
     env: {},
@@ -157,6 +164,11 @@ test('SIGINT while connecting: exit 130 at once, not after --connect-timeout', a
   await new Promise((r) => setTimeout(r, 300));
   const signalledAt = Date.now();
   deliver?.('SIGINT');
-  expect(await run).toBe(130);
-  expect(Date.now() - signalledAt).toBeLessThan(5_000);
+  try {
+    expect(await run).toBe(130);
+    expect(Date.now() - signalledAt).toBeLessThan(5_000);
+  } finally {
+    silent.close();
+    for (const socket of sockets) socket.destroy();
+  }
 }, 30_000);

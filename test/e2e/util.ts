@@ -61,3 +61,14 @@ export interface AnyDoc {
   _id: number | string;
   [key: string]: unknown;
 }
+
+/** The summary line a run ends with on stderr (not with -q), e.g. `… stopped: limit reached`. */
+const SUMMARY_LINE = String.raw`mongo-tail: \d+ events?\b[^\n]*; stopped: [^\n]+\n`;
+
+/** stderr holding nothing but the summary line. */
+export const SUMMARY_ONLY = new RegExp(`^${SUMMARY_LINE}$`);
+
+/** stderr without the summary line it ends with (unchanged when there is none). */
+export function withoutSummary(stderr: string): string {
+  return stderr.replace(new RegExp(`${SUMMARY_LINE}$`), '');
+}
