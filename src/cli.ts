@@ -95,8 +95,11 @@ const NOTES = [
     'run continues after it. --since/--resume-after/--start-after only apply while the file ' +
     'does not exist yet. After a drop or rename the saved token makes the next run continue ' +
     'with startAfter.',
-  'Times (--since, --until): ISO date-time (local time without a zone), epoch seconds, T,I (a ' +
-    'cluster timestamp) or a duration ago (15m, 2h, 1d); --until also takes "now". ' +
+  'Times (--since, --until): ISO date-time (local time without a zone), a time of day today ' +
+    '(12:03, 12:03:30.250), epoch seconds or milliseconds (13 digits), T,I (a cluster ' +
+    'timestamp) or a duration ago (15m, 2h, 1d); --until also takes "now", --since "oldest" ' +
+    '(the oldest event the oplog still holds). Cluster times count whole seconds: given to the ' +
+    "millisecond, a bound is applied by the events' wallTime inside that second (MongoDB 6.0+). " +
     'Durations: 500ms, 15s, 15m, 2h, 1d.',
   'Subcommands are the first word that is not a flag. To watch a database named token or ' +
     'completion, put -- before it: mongo-tail -- token.',

@@ -286,7 +286,7 @@ export const FLAGS = [
     group: 'Position',
     key: 'since',
     default: 'now',
-    help: 'start at this time: a date-time, epoch seconds, T,I or a duration ago (15m)',
+    help: 'start at this time: a date-time, a time of day, epoch s or ms, T,I, a duration ago (15m), or "oldest"',
   },
   {
     long: 'until',
@@ -308,7 +308,7 @@ export const FLAGS = [
     arg: '<duration>',
     group: 'Position',
     key: 'idleTimeout',
-    help: 'exit after this long without an event',
+    help: 'exit after this long without an event (30s, 5m; time the server did not answer is not idle)',
   },
   {
     long: 'exit-on-invalidate',
@@ -394,11 +394,11 @@ export const FLAGS = [
   },
   {
     long: 'max-await',
-    arg: '<ms>',
+    arg: '<ms|duration>',
     group: 'Tuning',
     key: 'maxAwait',
     default: '1s',
-    help: 'how long the server waits for new events per request: ms, or a duration',
+    help: 'how long the server waits for new events per getMore (a number alone is milliseconds: 250; or 2s)',
   },
   // Other
   { long: 'version', short: 'V', group: 'Other', help: 'print the version' },
