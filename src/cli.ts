@@ -26,7 +26,7 @@ import {
 /** What the command line asks for. */
 export type Invocation =
   | { command: 'tail'; flags: TailFlags; namespaces: string[] }
-  | { command: 'token'; input: string; color?: boolean; json?: boolean }
+  | { command: 'token'; input: string; color?: boolean; json?: boolean; utc?: boolean }
   | { command: 'completion'; shell: Shell }
   /** --help or --version: the text to print on stdout, exit 0. */
   | { command: 'print'; text: string };
@@ -347,6 +347,7 @@ function buildTokenProgram(onResult: (i: Invocation) => void, out: Out, width: n
       const invocation: Invocation = { command: 'token', input };
       if (flags.color !== undefined) invocation.color = flags.color;
       if (flags.json === true) invocation.json = true;
+      if (flags.utc === true) invocation.utc = true;
       onResult(invocation);
     });
   return configure(addFlags(program, 'token'), out, () => renderSubcommandHelp('token', width));

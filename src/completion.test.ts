@@ -82,6 +82,7 @@ describe('bash completes', () => {
       '--color',
       '--no-color',
       '--quiet',
+      '--utc',
       '--help',
     ]);
     expect(complete('-q', 'token', '--j')).toEqual(['--json']);

@@ -233,6 +233,13 @@ export const FLAGS = [
     key: 'expanded',
     help: 'also DDL events (create, createIndexes, …: showExpandedEvents)',
   },
+  {
+    long: 'partition',
+    arg: '<i/N>',
+    group: 'What to watch',
+    key: 'partition',
+    help: 'tailer i of N: only events whose _id hashes to i (on the server); keyless ones go to 0',
+  },
   // Documents
   {
     long: 'full-document',
@@ -364,6 +371,19 @@ export const FLAGS = [
     key: 'quiet',
     commands: ['tail', 'token'],
     help: 'no notes or spinner on stderr (errors still print)',
+  },
+  {
+    long: 'utc',
+    group: 'Output',
+    key: 'utc',
+    commands: ['tail', 'token'],
+    help: 'show times in UTC instead of local time',
+  },
+  {
+    long: 'key',
+    group: 'Output',
+    key: 'key',
+    help: 'json/canonical: each line is <documentKey> TAB <event> (ns if none), for kcat -K',
   },
   {
     long: 'wide',

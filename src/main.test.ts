@@ -172,6 +172,28 @@ describe('mongo-tail token', () => {
     expect(noColor.stdout).not.toContain('\u001b[');
   });
 
+  test('the time is local ($TZ) by default and UTC with --utc; --json stays UTC', async () => {
+    const time = (stdout: string): string | undefined =>
+      /^cluster time .* {2}(\S+)$/m.exec(stdout)?.[1];
+    const paris = { env: { TZ: 'Europe/Paris' } };
+    expect(time((await runCli(['token', EVENT_TOKEN], paris)).stdout)).toBe(
+      '2024-09-01T06:35:47+02:00',
+    );
+    for (const argv of [
+      ['token', '--utc', EVENT_TOKEN],
+      ['--utc', 'token', EVENT_TOKEN],
+    ]) {
+      const utc = await runCli(argv, paris);
+      expect(utc.code).toBe(0);
+      expect(time(utc.stdout)).toBe('2024-09-01T04:35:47Z');
+    }
+    const json = await runCli(['token', '--json', EVENT_TOKEN], paris);
+    expect(JSON.parse(json.stdout)).toMatchObject({ time: '2024-09-01T04:35:47Z' });
+    expect((await runCli(['token', '--json', '--utc', EVENT_TOKEN], paris)).stdout).toBe(
+      json.stdout,
+    );
+  });
+
   test('not a token → exit 2', async () => {
     const result = await runCli(['token', '{"_data":"82zz"}']);
     expect(result.code).toBe(2);
@@ -246,12 +268,12 @@ describe('mongo-tail token', () => {
     [
       ['--since', '1h', 'token', 'pos.json'],
       'mongo-tail: --since does not apply to mongo-tail token\n' +
-        'hint: mongo-tail token takes --json, --color, --no-color, --quiet\n',
+        'hint: mongo-tail token takes --json, --color, --no-color, --quiet, --utc\n',
     ],
     [
       ['-qn5', 'token', 'pos.json', '--uri=mongodb://h/'],
       'mongo-tail: -n/--limit and --uri do not apply to mongo-tail token\n' +
-        'hint: mongo-tail token takes --json, --color, --no-color, --quiet\n',
+        'hint: mongo-tail token takes --json, --color, --no-color, --quiet, --utc\n',
     ],
     [
       ['-q', 'shop', 'token', 'pos.json'],

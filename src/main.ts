@@ -60,12 +60,14 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
           await write(io.stdout, `${tokenJson(info)}\n`);
           return ExitCode.Ok;
         }
-        const { resolveColor } = await import('./options.js');
+        const { resolveColor, resolveTimeZone } = await import('./options.js');
         const color = resolveColor(invocation.color, io);
         if (color) await import('./format/color.js');
         const { describeToken } = await import('./token.js');
         const info = await readTokenArg(invocation.input);
-        await write(io.stdout, `${describeToken(info, { color })}\n`);
+        // The same zone as a tail's pretty lines and notes (--utc, else $TZ, else local).
+        const timeZone = resolveTimeZone(invocation.utc === true, io.env);
+        await write(io.stdout, `${describeToken(info, { color, timeZone })}\n`);
         return ExitCode.Ok;
       }
       case 'completion': {

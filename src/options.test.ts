@@ -1017,7 +1017,9 @@ describe('times given to the millisecond, times of day, oldest (issue 9)', () =>
   });
 
   test('epoch milliseconds are read as such, with a note', () => {
-    const opts = resolve({ since: '1714564790123', until: '1714564799999' });
+    const opts = resolve({ since: '1714564790123', until: '1714564799999' }, [], {
+      env: { TZ: 'UTC' },
+    });
     expect(opts.start).toEqual({
       kind: 'since',
       ts: new Timestamp({ t: SECOND - 10, i: 0 }),
@@ -1083,5 +1085,24 @@ describe('times given to the millisecond, times of day, oldest (issue 9)', () =>
     expect(() => resolve({ maxAwait: '2147483648' })).toThrow(
       '--max-await: "2147483648" is too long',
     );
+  });
+});
+
+describe('the time zone (--utc, $TZ)', () => {
+  test('$TZ when valid, else the local zone; --utc wins over $TZ', () => {
+    expect(resolve({}).timeZone).toBeUndefined();
+    expect(resolve({}, [], { env: { TZ: 'Europe/Paris' } }).timeZone).toBe('Europe/Paris');
+    expect(resolve({}, [], { env: { TZ: 'CET-1CEST,M3.5.0,M10.5.0/3' } }).timeZone).toBeUndefined();
+    expect(resolve({ utc: true }, [], { env: { TZ: 'Europe/Paris' } }).timeZone).toBe('UTC');
+  });
+
+  test('the epoch-milliseconds note is in the same zone', () => {
+    const paris = { env: { TZ: 'Europe/Paris' } };
+    expect(resolve({ since: '1714564790123' }, [], paris).notes).toEqual([
+      '--since: read 1714564790123 as epoch milliseconds (2024-05-01T13:59:50.123+02:00)',
+    ]);
+    expect(resolve({ since: '1714564790123', utc: true }, [], paris).notes).toEqual([
+      '--since: read 1714564790123 as epoch milliseconds (2024-05-01T11:59:50.123Z)',
+    ]);
   });
 });

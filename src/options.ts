@@ -15,6 +15,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { Decimal128, EJSON, type Binary, type Document, type Timestamp } from 'bson';
 import type { Format } from './format/index.js';
+import { peopleTime } from './format/time.js';
 import { DurationError, parseDuration } from './duration.js';
 import { describeFsError, UsageError } from './errors.js';
 import { FileTooLargeError, readFileCapped } from './file-arg.js';
@@ -115,6 +116,8 @@ export interface TailOptions {
   fullDocument?: FullDocumentMode;
   fullDocumentBeforeChange?: BeforeChangeMode;
   expanded: boolean;
+  /** --partition i/N: only events whose document key hashes to `index` of `count` (count ≥ 2). */
+  partition?: Partition;
   start: StartRequest;
   tokenFile?: string;
   until?: UntilSpec;
@@ -131,6 +134,8 @@ export interface TailOptions {
   /** Only when --connect-timeout was given (see `connectTimeouts` for the precedence). */
   connectTimeoutMs?: number;
   format: Format;
+  /** --key: each JSON line is `<documentKey>\t<event>`, for keyed consumers such as kcat -K. */
+  key?: boolean;
   color: boolean;
   quiet: boolean;
   /** --wide: pretty lines are printed whole, never cut to the terminal's width. */
@@ -141,10 +146,16 @@ export interface TailOptions {
   stats: boolean;
   batchSize?: number;
   maxAwaitMs?: number;
-  /** Zone for pretty times: $TZ when it names a valid zone, else the process default. */
+  /** Zone for times people read (pretty lines, notes, summary): see resolveTimeZone. */
   timeZone?: string;
   auth?: AuthSettings;
   tls?: TlsSettings;
+}
+
+/** Tailer `index` of `count`: which share of the events by document-key hash (issue 10). */
+export interface Partition {
+  index: number;
+  count: number;
 }
 
 /** What the environment contributes besides variables. */
@@ -222,9 +233,11 @@ export function resolveOptions(
     BEFORE_CHANGE,
   );
 
+  const timeZone = resolveTimeZone(flags.utc, ctx.env);
   const timeNotes: string[] = [];
-  const start = resolveStart(flags, ctx, readText, timeNotes);
-  const until = flags.until === undefined ? undefined : parseUntil(flags.until, ctx.now, timeNotes);
+  const start = resolveStart(flags, ctx, readText, timeNotes, timeZone);
+  const until =
+    flags.until === undefined ? undefined : parseUntil(flags.until, ctx.now, timeNotes, timeZone);
   if (
     until?.kind === 'at' &&
     start.kind === 'since' &&
@@ -276,6 +289,14 @@ export function resolveOptions(
     );
   }
 
+  if (flags.key === true && resolvedFormat === 'pretty') {
+    throw new UsageError(
+      '--key applies to json and canonical output, not pretty',
+      'add -f json (or -f canonical)',
+    );
+  }
+  const partition = flags.partition === undefined ? undefined : parsePartition(flags.partition);
+
   if (flags.color === true && resolvedFormat !== 'pretty') {
     throw new UsageError(
       `--color applies to pretty output; ${resolvedFormat} is never coloured`,
@@ -311,6 +332,9 @@ export function resolveOptions(
     options.connectTimeoutMs = duration('--connect-timeout', flags.connectTimeout);
   }
   if (ops !== undefined) options.ops = ops;
+  if (flags.key === true) options.key = true;
+  // 1 of 1 is everything: no stage, and no need for a server with $toHashedIndexKey.
+  if (partition !== undefined && partition.count > 1) options.partition = partition;
   if (filter !== undefined) options.filter = filter;
   if (match !== undefined) options.match = match;
   if (fullDocument !== undefined) options.fullDocument = fullDocument;
@@ -329,7 +353,6 @@ export function resolveOptions(
   }
   if (flags.maxAwait !== undefined)
     options.maxAwaitMs = milliseconds('--max-await', flags.maxAwait);
-  const timeZone = validZone(ctx.env.TZ);
   if (timeZone !== undefined) options.timeZone = timeZone;
   const auth = resolveAuth(flags, uri, ctx.canPrompt === true);
   if (auth !== undefined) options.auth = auth;
@@ -519,6 +542,17 @@ export function resolveColor(
   if (force !== undefined) return !['0', 'false'].includes(force.toLowerCase());
   if (ctx.env.NO_COLOR !== undefined && ctx.env.NO_COLOR !== '') return false;
   return ctx.stdoutIsTTY;
+}
+
+/**
+ * The zone times are shown in: UTC with --utc, else $TZ when it names a valid zone, else
+ * undefined (the process's local zone).
+ */
+export function resolveTimeZone(
+  utc: boolean | undefined,
+  env: OptionContext['env'],
+): string | undefined {
+  return utc === true ? 'UTC' : validZone(env.TZ);
 }
 
 function validZone(zone: string | undefined): string | undefined {
@@ -776,6 +810,7 @@ function resolveStart(
   ctx: OptionContext,
   readText: (path: string) => string,
   notes: string[],
+  timeZone: string | undefined,
 ): StartRequest {
   const given = (['resumeAfter', 'startAfter', 'since'] as const).filter(
     (k) => flags[k] !== undefined,
@@ -799,7 +834,7 @@ function resolveStart(
   if (flags.since !== undefined) {
     // kcat's `-o beginning`: resolved against the deployment's oplog when the stream opens.
     if (flags.since.trim().toLowerCase() === 'oldest') return { kind: 'oldest' };
-    const when = parseWhenFlag('--since', flags.since, ctx.now, notes);
+    const when = parseWhenFlag('--since', flags.since, ctx.now, notes, timeZone);
     if (when.kind === 'now') {
       throw new UsageError('--since now is the default; leave --since out to start from now');
     }
@@ -826,8 +861,13 @@ function resolveStart(
   return { kind: 'now' };
 }
 
-function parseUntil(text: string, now: Date, notes: string[]): UntilSpec {
-  const when = parseWhenFlag('--until', text, now, notes);
+function parseUntil(
+  text: string,
+  now: Date,
+  notes: string[],
+  timeZone: string | undefined,
+): UntilSpec {
+  const when = parseWhenFlag('--until', text, now, notes, timeZone);
   if (when.kind === 'now') return { kind: 'now' };
   const ts = untilTimestamp(when);
   return when.kind === 'date' && when.ms !== undefined
@@ -840,6 +880,7 @@ function parseWhenFlag(
   text: string,
   now: Date,
   notes: string[],
+  timeZone: string | undefined,
 ): ReturnType<typeof parseWhen> {
   let when: ReturnType<typeof parseWhen>;
   try {
@@ -849,7 +890,9 @@ function parseWhenFlag(
     throw error;
   }
   if (when.kind === 'date' && when.form === 'epoch-ms') {
-    notes.push(`${flag}: read ${text.trim()} as epoch milliseconds (${when.date.toISOString()})`);
+    notes.push(
+      `${flag}: read ${text.trim()} as epoch milliseconds (${peopleTime(when.date, timeZone)})`,
+    );
   }
   return when;
 }
@@ -929,6 +972,27 @@ function oneOf<T extends string>(
   if (value === undefined) return undefined;
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`${flag}: unknown value "${value}"`, `use one of: ${allowed.join(', ')}`);
+}
+
+/** `--partition i/N`: whole numbers, N ≥ 1 and 0 ≤ i < N. */
+export function parsePartition(text: string): Partition {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (m === null || !Number.isSafeInteger(index) || !Number.isSafeInteger(count)) {
+    throw new UsageError(
+      `--partition must be i/N (this tailer's number and how many there are), got "${text}"`,
+      'e.g. --partition 0/3, --partition 1/3 and --partition 2/3 on three machines',
+    );
+  }
+  if (count < 1) throw new UsageError(`--partition ${text}: N must be at least 1`);
+  if (index >= count) {
+    throw new UsageError(
+      `--partition ${text}: i must be less than N`,
+      `number the tailers 0 to ${count - 1}`,
+    );
+  }
+  return { index, count };
 }
 
 function positiveInteger(flag: string, text: string): number {

@@ -169,3 +169,77 @@ test('prefixFilter', () => {
     $comment: 'why',
   });
 });
+
+describe('--partition i/N', () => {
+  const keyed: Document[] = [1, 2, 3, 'a', 'b', { k: 1 }, 7.5, 40, 41, 42].map((_id, n) => ({
+    name: `doc ${n}`,
+    operationType: n % 2 === 0 ? 'insert' : 'delete',
+    ns,
+    documentKey: { _id },
+  }));
+  const keyless: Document[] = [
+    { name: 'drop', operationType: 'drop', ns },
+    { name: 'rename', operationType: 'rename', ns, to: { db: 'shop', coll: 'old' } },
+    { name: 'invalidate', operationType: 'invalidate' },
+  ];
+
+  test('the stage: $toHashedIndexKey of documentKey._id, folded to 0..N-1 with $abs', () => {
+    const watch = watchFor({ partition: '2/3' });
+    expect(watch.pipeline).toEqual([
+      {
+        $match: {
+          $or: [
+            { operationType: 'invalidate' },
+            {
+              $expr: {
+                $cond: [
+                  { $eq: [{ $type: '$documentKey._id' }, 'missing'] },
+                  false,
+                  {
+                    $eq: [{ $abs: { $mod: [{ $toHashedIndexKey: '$documentKey._id' }, 3] } }, 2],
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    ]);
+    expect(watch.printInvalidate).toBe(false);
+    expect(watchFor({ partition: '0/3' }).printInvalidate).toBe(true);
+  });
+
+  test('1/1 adds nothing (and needs no $toHashedIndexKey on the server)', () => {
+    expect(watchFor({ partition: '0/1' }).pipeline).toEqual([]);
+  });
+
+  test.each([2, 3, 7])('N = %i: each keyed event in one partition, keyless ones in 0', (n) => {
+    const owners = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      const [stage] = watchFor({ partition: `${i}/${n}` }).pipeline;
+      for (const name of passes(stage as Document, [...keyed, ...keyless])) {
+        owners.set(name, [...(owners.get(name) ?? []), i]);
+      }
+    }
+    for (const e of keyed) expect(owners.get(String(e.name))).toHaveLength(1);
+    expect(owners.get('drop')).toEqual([0]);
+    expect(owners.get('rename')).toEqual([0]);
+    // Every tailer receives the invalidate (its stream ends); only partition 0 prints it.
+    expect(owners.get('invalidate')).toEqual([...Array(n).keys()]);
+  });
+
+  test('composes with --ops and --filter; before --pipeline', () => {
+    const watch = watchFor({
+      ops: ['insert'],
+      filter: '{"a": 1}',
+      partition: '1/2',
+      pipeline: '[{"$project": {"documentKey": 0}}]',
+    });
+    const text = watch.pipeline.map((s) => JSON.stringify(s));
+    expect(text).toHaveLength(4);
+    expect(text[0]).toContain('"$in":["insert","invalidate"]');
+    expect(text[1]).toContain('$toHashedIndexKey');
+    expect(text[2]).toContain('fullDocument.a');
+    expect(text[3]).toContain('$project');
+  });
+});

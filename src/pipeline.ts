@@ -3,7 +3,7 @@
 // opens the stream.
 import type { Document } from 'bson';
 import type { ChangeStreamOptions } from 'mongodb';
-import type { TailOptions } from './options.js';
+import type { Partition, TailOptions } from './options.js';
 
 /** What to pass to `watch()` besides the start position. */
 export interface WatchSpec {
@@ -36,6 +36,12 @@ export function buildWatch(opts: TailOptions): WatchSpec {
     printInvalidate = opts.ops.includes('invalidate');
     const wanted = printInvalidate ? opts.ops : [...opts.ops, 'invalidate'];
     pipeline.push({ $match: { operationType: { $in: wanted } } });
+  }
+  // Before --pipeline, which may reshape documentKey; invalidate reaches every tailer (each
+  // must see its stream end) but is printed by partition 0 only, like other keyless events.
+  if (opts.partition !== undefined) {
+    pipeline.push(partitionStage(opts.partition));
+    if (opts.partition.index !== 0) printInvalidate = false;
   }
 
   let fullDocument = opts.fullDocument;
@@ -81,6 +87,33 @@ export function buildWatch(opts: TailOptions): WatchSpec {
   // that batch for its default second.
   else if (opts.until?.kind === 'now') options.maxAwaitTimeMS = UNTIL_NOW_MAX_AWAIT_MS;
   return { pipeline, options, printInvalidate, notes };
+}
+
+/**
+ * --partition i/N, decided by the server: the events whose `documentKey._id` hashes (MongoDB's
+ * hashed-index hash, `$toHashedIndexKey`) to i modulo N, so every event of one document goes to
+ * the same tailer, in order. The hash is a signed 64-bit number: `$mod` keeps its sign, `$abs`
+ * folds it (the remainder is small, so no overflow). Events without a document key (drop,
+ * rename, dropDatabase, DDL) go to partition 0; invalidate goes to all (see buildWatch).
+ */
+export function partitionStage({ index, count }: Partition): Document {
+  const hashed = { $abs: { $mod: [{ $toHashedIndexKey: '$documentKey._id' }, count] } };
+  return {
+    $match: {
+      $or: [
+        { operationType: 'invalidate' },
+        {
+          $expr: {
+            $cond: [
+              { $eq: [{ $type: '$documentKey._id' }, 'missing'] },
+              index === 0,
+              { $eq: [hashed, index] },
+            ],
+          },
+        },
+      ],
+    },
+  };
 }
 
 /**

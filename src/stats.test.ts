@@ -195,10 +195,20 @@ describe('texts', () => {
     for (let i = 0; i < 3; i += 1) stats.event('insert', SECONDS - 1);
     stats.event('delete', SECONDS);
     c.advance(9_300);
-    expect(summaryLine(stats, { reason: 'limit', moreWaiting: true })).toBe(
+    expect(summaryLine(stats, { reason: 'limit', moreWaiting: true }, 'UTC')).toBe(
       '4 events (insert 3 · delete 1) in 9.3s; reached 2026-11-29T16:02:11Z (lag 9s); ' +
         'stopped: limit reached, more waiting',
     );
+  });
+
+  test("the summary's time is in the run's zone (local by default)", () => {
+    const stats = new Stats(clock().now);
+    stats.event('insert', SECONDS);
+    expect(summaryLine(stats, { reason: 'SIGINT' }, 'Europe/Paris')).toContain(
+      'reached 2026-11-29T17:02:11+01:00 (lag 0s)',
+    );
+    const local = /reached (\S+) /.exec(summaryLine(stats, { reason: 'SIGINT' }))?.[1];
+    expect(Date.parse(local ?? '')).toBe(SECONDS * 1000);
   });
 
   test('the summary of a run that reached no position says nothing of one', () => {

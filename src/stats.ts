@@ -6,6 +6,7 @@
 // the latest post-batch resume token's when that is newer (an idle stream is current, not
 // behind). Cluster times have whole seconds, so lag is in whole seconds too.
 import { formatDuration, formatElapsed } from './duration.js';
+import { peopleTime } from './format/time.js';
 import type { StopReason } from './stopper.js';
 
 /** How far back the rate looks (events/s over about this long). */
@@ -232,12 +233,13 @@ export function stopText(story: StopStory): string {
 
 /**
  * The summary at exit (without the `mongo-tail: ` prefix), e.g. `1,204 events (insert 1,000
- * · update 204) in 12.3s; reached 2026-11-29T16:02:11Z (lag 0s); stopped: caught up (--until)`.
+ * · update 204) in 12.3s; reached 2026-11-29T17:02:11+01:00 (lag 0s); stopped: caught up
+ * (--until)`; the time in `timeZone` (undefined: the local zone).
  */
-export function summaryLine(stats: Stats, stopped: StopStory): string {
+export function summaryLine(stats: Stats, stopped: StopStory, timeZone?: string): string {
   const parts = [`${countsText(stats)} in ${formatElapsed(stats.elapsedMs())}`];
   if (stats.reached !== undefined) {
-    const at = new Date(stats.reached * 1000).toISOString().replace(/\.000Z$/, 'Z');
+    const at = peopleTime(new Date(stats.reached * 1000), timeZone);
     parts.push(`reached ${at} (${lagText(stats)})`);
   }
   parts.push(`stopped: ${stopText(stopped)}`);

@@ -188,6 +188,7 @@ export async function runTail(opts: TailOptions, io: TailIo): Promise<ExitCodeVa
         summaryLine(
           stats,
           opts.idleTimeoutMs === undefined ? story : { ...story, idleMs: opts.idleTimeoutMs },
+          opts.timeZone,
         ),
       );
     }
@@ -248,6 +249,7 @@ async function tail(run: Run): Promise<ExitCodeValue> {
     // A terminal gets lines that fit it, unless --wide; pipes and files get them whole.
     ...(columns === undefined || opts.wide ? {} : { width: columns }),
     ...(opts.multiline ? { multiline: true } : {}),
+    key: opts.key === true,
   });
   run.status.start(`watching ${opts.target.label}`);
 

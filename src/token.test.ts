@@ -613,7 +613,7 @@ describe('partly undecodable tokens keep their cluster time and say the rest is 
   });
 
   test('describeToken shows the opaque rest', () => {
-    const text = describeToken(decodeToken(FULL.slice(0, 18)), { color: false });
+    const text = describeToken(decodeToken(FULL.slice(0, 18)), { color: false, timeZone: 'UTC' });
     expect(text).toContain('rest          opaque: the token ends before its version (truncated?)');
     expect(text).toContain(
       'cluster time  Timestamp({ t: 1666193824, i: 1 })  2022-10-19T15:37:04Z',
@@ -628,7 +628,7 @@ describe('describeToken', () => {
       decodeToken(
         '82635019A0000000012B042C0100296E5A1004AB1154ACACD849A48C61756D70D3B21F463C6F7065726174696F6E54797065003C696E736572740046646F63756D656E744B65790046645F69640064635019A078BE67426D7CF4D2000004',
       ),
-      { color: false },
+      { color: false, timeZone: 'UTC' },
     );
     expect(text).toBe(
       [
@@ -642,7 +642,8 @@ describe('describeToken', () => {
   });
 
   test('a high-water mark, an invalidate, a v1 document key, txn index and fragment', () => {
-    expect(describeToken(decodeToken('8263515EAC000000022B0429296E1404'), { color: false })).toBe(
+    const hwm = decodeToken('8263515EAC000000022B0429296E1404');
+    expect(describeToken(hwm, { color: false, timeZone: 'UTC' })).toBe(
       [
         'token         8263515EAC000000022B0429296E1404',
         'cluster time  Timestamp({ t: 1666277036, i: 2 })  2022-10-20T14:43:56Z',
@@ -676,6 +677,20 @@ describe('describeToken', () => {
       { color: false },
     );
     expect(v1).toContain("document key  { _id: ObjectId('64686464b3e1a361d907357a') }");
+  });
+
+  test('the time in the zone asked for: ISO 8601 with its offset, Z for UTC', () => {
+    const info = decodeToken('8263515EAC000000022B0429296E1404'); // 2022-10-20T14:43:56Z
+    const timeRow = (timeZone?: string): string | undefined =>
+      describeToken(info, { color: false, ...(timeZone === undefined ? {} : { timeZone }) })
+        .split('\n')
+        .find((line) => line.startsWith('cluster time'));
+    const ts = 'Timestamp({ t: 1666277036, i: 2 })';
+    expect(timeRow('Europe/Paris')).toBe(`cluster time  ${ts}  2022-10-20T16:43:56+02:00`);
+    expect(timeRow('America/New_York')).toBe(`cluster time  ${ts}  2022-10-20T10:43:56-04:00`);
+    expect(timeRow('UTC')).toBe(`cluster time  ${ts}  2022-10-20T14:43:56Z`);
+    // No zone: the process's own, whatever TZ the tests run with.
+    expect(timeRow()).toMatch(/ 2022-10-(20|21)T\d\d:\d\d:56(Z|[+-]\d\d:\d\d)$/);
   });
 
   test('colour only when asked', () => {

@@ -29,6 +29,7 @@ import {
 import type { Document } from 'bson';
 import { bsonType, inspectValue } from './format/inspect.js';
 import { palette } from './format/style.js';
+import { peopleTime } from './format/time.js';
 
 /** A token that cannot be read at all: not hex, too short, not a resume token. */
 export class TokenError extends Error {
@@ -796,19 +797,29 @@ export function decodeToken(input: string | { _data: string; _typeBits?: unknown
 
 // ------------------------------------------------------------------ for people
 
+/** For machines (`--json`): always UTC. */
 function dateText(d: Date): string {
   return Number.isNaN(d.getTime()) ? 'invalid date' : d.toISOString().replace('.000Z', 'Z');
 }
 
-/** Multi-line human description for `mongo-tail token` (stdout). */
-export function describeToken(info: TokenInfo, opts: { color: boolean }): string {
+/**
+ * Multi-line human description for `mongo-tail token` (stdout); the time in `timeZone`
+ * (undefined: the local zone), like every time people read.
+ */
+export function describeToken(
+  info: TokenInfo,
+  opts: { color: boolean; timeZone?: string | undefined },
+): string {
   const p = palette(opts.color);
   const lines: string[] = [];
   const row = (label: string, value: string): void => {
     lines.push(`${p.dim(label.padEnd(13))} ${value}`);
   };
   row('token', info.data);
-  row('cluster time', `${inspectValue(info.clusterTime, p)}  ${dateText(info.date)}`);
+  row(
+    'cluster time',
+    `${inspectValue(info.clusterTime, p)}  ${peopleTime(info.date, opts.timeZone)}`,
+  );
   if (info.version >= 0) {
     row('kind', `${info.kind} (version ${info.version})`);
   }

@@ -2,6 +2,7 @@
 // multi-line pretty view returns several). The sink adds the newline and owns stdout; colour and
 // width are decided by the caller and passed in.
 import { deserialize, type Document } from 'bson';
+import { elementsOf } from '../source/batch.js';
 import { transcodeDocument } from '../transcode/index.js';
 import { canonicalJson } from './canonical.js';
 import { relaxedJson } from './json.js';
@@ -28,6 +29,8 @@ export interface FormatOptions {
   multiline?: boolean;
   /** Pretty only: the current time, which decides whether the date is shown (for tests). */
   now?: () => Date;
+  /** JSON formats only (--key): prefix each line with `eventKey` and a tab. */
+  key?: boolean;
 }
 
 /** Returns a function that renders one change event (no trailing newline; see FormatOptions). */
@@ -59,9 +62,14 @@ const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as
 export function createEventFormatter(opts: FormatOptions): EventFormatter {
   switch (opts.format) {
     case 'json':
-      return (bytes, start) => transcodeDocument(bytes, start, 'relaxed');
-    case 'canonical':
-      return (bytes, start) => transcodeDocument(bytes, start, 'canonical');
+    case 'canonical': {
+      const mode = opts.format === 'json' ? 'relaxed' : 'canonical';
+      if (opts.key === true) {
+        return (bytes, start) =>
+          `${eventKey(bytes, start)}\t${transcodeDocument(bytes, start, mode)}`;
+      }
+      return (bytes, start) => transcodeDocument(bytes, start, mode);
+    }
     case 'pretty': {
       const pretty = createFormatter(opts);
       return (bytes, start) =>
@@ -72,6 +80,22 @@ export function createEventFormatter(opts: FormatOptions): EventFormatter {
       throw new RangeError(`unknown format '${String(unknown)}'`);
     }
   }
+}
+
+/**
+ * The key --key prints before an event: its `documentKey` as canonical Extended JSON (one line,
+ * no spaces, types exact, so one document always has one key), else its `ns` (drop, rename,
+ * dropDatabase, DDL), else `{}` (invalidate). A keyed consumer (kcat -K '\t' into Kafka) then
+ * sends every event of a document to one partition, in order.
+ */
+export function eventKey(bytes: Buffer, start: number): string {
+  let ns: number | undefined;
+  for (const { name, type, at } of elementsOf(bytes, start)) {
+    if (type !== 0x03) continue;
+    if (name === 'documentKey') return transcodeDocument(bytes, at, 'canonical');
+    if (name === 'ns') ns = at;
+  }
+  return ns === undefined ? '{}' : transcodeDocument(bytes, ns, 'canonical');
 }
 
 export { inspectValue, quote } from './inspect.js';

@@ -1,4 +1,4 @@
-import { createClock } from './time.js';
+import { createClock, peopleTime } from './time.js';
 
 describe('createClock', () => {
   const d = new Date('2024-07-01T23:05:09.007Z');
@@ -70,5 +70,58 @@ describe('createClock: the date, when the event is not from today', () => {
     const before = (): Date => new Date('2024-06-01T12:00:00Z');
     expect(createClock('UTC', before)(event)).toBe('2024-07-01 23:05:09.007');
     expect(createClock(undefined, before)(event)).toMatch(/^2024-07-0[12] \d\d:\d\d:09\.007$/);
+  });
+});
+
+describe('peopleTime: ISO 8601 in the zone, with its offset', () => {
+  const d = new Date('2026-11-29T16:53:36Z');
+
+  test.each([
+    ['UTC', '2026-11-29T16:53:36Z'],
+    ['utc', '2026-11-29T16:53:36Z'],
+    ['Europe/Paris', '2026-11-29T17:53:36+01:00'],
+    ['America/New_York', '2026-11-29T11:53:36-05:00'],
+    ['Asia/Kolkata', '2026-11-29T22:23:36+05:30'],
+    ['America/St_Johns', '2026-11-29T13:23:36-03:30'],
+    ['Pacific/Kiritimati', '2026-11-30T06:53:36+14:00'],
+  ])('%s', (zone, expected) => {
+    expect(peopleTime(d, zone)).toBe(expected);
+    // It names the same moment.
+    expect(Date.parse(peopleTime(d, zone))).toBe(d.getTime());
+  });
+
+  test('summer time moves the offset', () => {
+    expect(peopleTime(new Date('2026-07-01T12:00:00Z'), 'Europe/Paris')).toBe(
+      '2026-07-01T14:00:00+02:00',
+    );
+  });
+
+  test('milliseconds only when there are some', () => {
+    expect(peopleTime(new Date(1_700_000_000_123), 'Europe/Paris')).toBe(
+      '2023-11-14T23:13:20.123+01:00',
+    );
+    expect(peopleTime(new Date(1_700_000_000_000), 'UTC')).toBe('2023-11-14T22:13:20Z');
+    expect(peopleTime(new Date(-1), 'UTC')).toBe('1969-12-31T23:59:59.999Z');
+  });
+
+  test('a zero offset is Z, in any zone that has it', () => {
+    expect(peopleTime(d, 'Europe/London')).toBe('2026-11-29T16:53:36Z');
+  });
+
+  test('an old local mean time keeps its seconds', () => {
+    expect(peopleTime(new Date('1900-01-01T00:00:00Z'), 'Europe/Paris')).toBe(
+      '1900-01-01T00:09:21+00:09:21',
+    );
+  });
+
+  test('the local zone by default: the same moment, with an offset', () => {
+    const text = peopleTime(d);
+    expect(text).toMatch(/^2026-11-(29|30)T\d\d:\d\d:36(Z|[+-]\d\d:\d\d)$/);
+    expect(Date.parse(text)).toBe(d.getTime());
+  });
+
+  test('an invalid date says so; an unknown zone throws a RangeError', () => {
+    expect(peopleTime(new Date(NaN), 'UTC')).toBe('invalid date');
+    expect(() => peopleTime(d, 'Nowhere/Land')).toThrow(RangeError);
   });
 });

@@ -1,5 +1,7 @@
-// The clock column of the pretty line: HH:MM:SS.mmm in the local zone, UTC, or an IANA zone,
-// with the date in front (YYYY-MM-DD HH:MM:SS.mmm) when the event is not from today there.
+// Times for people, in one zone per run (issue 9): the local zone by default, UTC with --utc.
+// The clock column of the pretty line is HH:MM:SS.mmm, with the date in front
+// (YYYY-MM-DD HH:MM:SS.mmm) when the event is not from today there; messages and
+// `mongo-tail token` print ISO 8601 with the zone's offset (peopleTime).
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 const pad3 = (n: number): string => String(n).padStart(3, '0');
@@ -43,6 +45,53 @@ export function createClock(
     if (dayOf(f) === today) return time;
     return `${String(f.year).padStart(4, '0')}-${pad2(f.month)}-${pad2(f.day)} ${time}`;
   };
+}
+
+/**
+ * A moment in messages and `mongo-tail token`: ISO 8601 with the zone's offset,
+ * `2026-11-29T17:53:36+01:00`, or `2026-11-29T16:53:36Z` where the offset is zero (UTC);
+ * milliseconds only when there are some. `timeZone` as for createClock.
+ */
+export function peopleTime(date: Date, timeZone?: string): string {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) return 'invalid date';
+  const f = fieldsIn(timeZone)(date);
+  const milli = date.getUTCMilliseconds();
+  // The offset is the zone's wall clock read as if it were UTC, minus the moment itself.
+  const wall = new Date(0);
+  wall.setUTCFullYear(f.year, f.month - 1, f.day);
+  wall.setUTCHours(f.hour, f.minute, f.second);
+  const offset = Math.round((wall.getTime() - (ms - milli)) / 1000);
+  const y = f.year;
+  const year =
+    y >= 0 && y <= 9999
+      ? String(y).padStart(4, '0')
+      : `${y < 0 ? '-' : '+'}${String(Math.abs(y)).padStart(6, '0')}`;
+  const fraction = milli === 0 ? '' : `.${pad3(milli)}`;
+  return (
+    `${year}-${pad2(f.month)}-${pad2(f.day)}T${pad2(f.hour)}:${pad2(f.minute)}:${pad2(f.second)}` +
+    `${fraction}${offsetText(offset)}`
+  );
+}
+
+/** `Z`, `+01:00`, `-03:30`; seconds only for the odd historical offset that has them. */
+function offsetText(seconds: number): string {
+  if (seconds === 0) return 'Z';
+  const abs = Math.abs(seconds);
+  const hm = `${seconds < 0 ? '-' : '+'}${pad2(Math.floor(abs / 3600))}:${pad2(Math.floor(abs / 60) % 60)}`;
+  return abs % 60 === 0 ? hm : `${hm}:${pad2(abs % 60)}`;
+}
+
+// One field reader per zone: building an Intl.DateTimeFormat costs far more than using one.
+const readers = new Map<string | undefined, (d: Date) => Fields>();
+
+function fieldsIn(timeZone: string | undefined): (d: Date) => Fields {
+  let reader = readers.get(timeZone);
+  if (reader === undefined) {
+    reader = zoneFields(timeZone);
+    readers.set(timeZone, reader);
+  }
+  return reader;
 }
 
 function zoneFields(timeZone: string | undefined): (d: Date) => Fields {

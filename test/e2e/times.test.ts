@@ -8,6 +8,7 @@ import { startTestServer } from '../server/index.js';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { runCli } from './harness.js';
 import { clusterTime, connect, events, type AnyDoc } from './util.js';
+import { peopleTime } from '../../src/format/time.js';
 
 let client: MongoClient;
 beforeAll(async () => {
@@ -111,7 +112,7 @@ test('--since and --until to the millisecond print exactly the events between, b
   expect(other.code).toBe(0);
   expect(events(other.stdout).map((e) => (e.documentKey as { _id: number })._id)).toEqual(expected);
   expect(other.stderr).toContain(
-    `--until: read ${to} as epoch milliseconds (${new Date(to).toISOString()})`,
+    `--until: read ${to} as epoch milliseconds (${peopleTime(new Date(to), 'UTC')})`,
   );
 }, 30_000);
 
@@ -170,7 +171,7 @@ describe('--since oldest', () => {
         3, 4, 5,
       ]);
       expect(result.stderr).toContain(
-        `starting at the oldest event still held: ${ts.t},${ts.i} (${wall.toISOString()})`,
+        `starting at the oldest event still held: ${ts.t},${ts.i} (${peopleTime(wall, 'UTC')})`,
       );
     } finally {
       await own.close();
