@@ -244,17 +244,29 @@ describe('watchReader: a reader that left while nothing was written', () => {
     }
     const dir = mkdtempSync(join(tmpdir(), 'mongo-tail-sink-'));
     const out = join(dir, 'read.txt');
-    // `sleep | cat > out` in its own process group; the writer prints its pid first.
-    const shell = spawn('sh', ['-c', `sh -c 'echo $$ >&2; exec sleep 60' | cat > '${out}'`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
+    // `sleep | cat > out` in its own process group; the writer prints its pid, and the reader
+    // says it is there (watchReader gives up on a pipe with no reader in sight at the start).
+    const shell = spawn(
+      'sh',
+      [
+        '-c',
+        `sh -c 'echo pid $$ >&2; exec sleep 60' | sh -c 'echo reader >&2; exec cat > "${out}"'`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+    );
     let stop = (): void => undefined;
     let fd: number | undefined;
     try {
-      const pid = await new Promise<number>((resolve) =>
-        shell.stderr.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
-      );
+      let said = '';
+      const pid = await new Promise<number>((resolve) => {
+        shell.stderr.on('data', (chunk: Buffer) => {
+          said += chunk.toString();
+          const writer = /pid (\d+)/.exec(said);
+          if (writer && said.includes('reader')) resolve(Number(writer[1]));
+        });
+      });
+      // `exec cat` keeps the pid of the shell that said "reader": give the exec a moment.
+      await new Promise((resolve) => setTimeout(resolve, 100));
       // Opening the writer's end through /proc gives this process a write end of that pipe.
       fd = openSync(`/proc/${pid}/fd/1`, 'w');
       let gone = false;
