@@ -109,6 +109,7 @@ const EXTRA_CODE_NAMES: Readonly<Record<number, string>> = {
   64: 'WriteConcernTimeout',
   76: 'NoReplicationEnabled',
   100: 'UnsatisfiableWriteConcern',
+  118: 'NamespaceNotSharded',
   134: 'ReadConcernMajorityNotAvailableYet',
   150: 'StaleEpoch',
   216: 'ElectionInProgress',
@@ -187,9 +188,14 @@ export async function dispatch(body: Document, ctx: CommandContext): Promise<Dis
   let changeStreamGetMore = false;
   let reply: Document;
   try {
-    const handler = Object.prototype.hasOwnProperty.call(HANDLERS, name)
-      ? HANDLERS[name]
-      : undefined;
+    // A mongos answers the commands it routes itself (topology/mongos.ts).
+    const router = ctx.server.router;
+    const routed = router !== undefined && Object.prototype.hasOwnProperty.call(router, name);
+    const handler = routed
+      ? router[name]
+      : Object.prototype.hasOwnProperty.call(HANDLERS, name)
+        ? HANDLERS[name]
+        : undefined;
     if (!handler) fail(59, `no such command: '${name}'`);
     if (ADMIN_ONLY.has(name) && ctx.db !== 'admin') {
       fail(13, `${name} may only be run against the admin database.`);
@@ -214,9 +220,11 @@ export async function dispatch(body: Document, ctx: CommandContext): Promise<Dis
       if (cursor) failGetMoreAfterCheckout(cursor.id, cursor.cursor, ctx);
     }
     // A transaction's statements, commit and abort run against its session's state.
-    reply = isTransactionCommand(name, body)
-      ? await runInTransaction(name, body, ctx, handler)
-      : await handler(body, ctx);
+    // (A mongos forwards them whole to a shard, which runs the transaction.)
+    reply =
+      !routed && isTransactionCommand(name, body)
+        ? await runInTransaction(name, body, ctx, handler)
+        : await handler(body, ctx);
     const wce = evaluateWriteConcernError(fps, aliases, ctx.connection);
     if (wce) {
       reply.writeConcernError = wce.writeConcernError;
@@ -334,14 +342,14 @@ function errorReply(err: unknown, labelsFor: (code: number) => string[] = () => 
 const ZERO_HASH = new Binary(Buffer.alloc(20), 0);
 
 /**
- * Every reply ends with `ok` (a double, as mongod writes it) and, on a replica set, with
- * `$clusterTime` and `operationTime` — error replies included.
+ * Every reply ends with `ok` (a double, as mongod writes it) and, on a replica set or a mongos,
+ * with `$clusterTime` and `operationTime` — error replies included.
  */
 function finish(reply: Document, server: ServerState): Document {
   const okValue = numeric(reply.ok);
   if (okValue === undefined) reply.ok = new Double(1);
   else if (!(reply.ok instanceof Double)) reply.ok = new Double(okValue);
-  if (server.topology !== 'replset') return reply;
+  if (server.topology === 'standalone') return reply;
   const code = numeric(reply.code);
   if ((reply.ok as Double).value === 0 && code !== undefined && NOT_PRIMARY_CODES.has(code)) {
     reply.topologyVersion = topologyOf(server).topologyVersion;

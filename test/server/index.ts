@@ -1,5 +1,6 @@
 // The test server's start/stop API: a MongoDB 8.0 replica set of one or three members (or a
-// standalone) in this process, listening on loopback, for tests and for `npm run test-server`.
+// standalone, or a mongos in front of shards) in this process, listening on loopback, for tests
+// and for `npm run test-server`.
 import type { Server } from 'node:net';
 import { HangGate } from './connection.js';
 import { type UserSpec, buildUsers } from './commands/auth.js';
@@ -8,7 +9,9 @@ import { prepareEvent } from './change-stream/event-bytes.js';
 import { Oplog } from './oplog.js';
 import { Storage } from './storage.js';
 import { Listener, hostPort, listen, portOf } from './topology/listener.js';
+import { mongosCommands } from './topology/mongos.js';
 import { type Member, type MemberState, ReplicaSet } from './topology/replset.js';
+import { ShardedCluster } from './topology/sharded.js';
 import type { ServerState, TopologyKind } from './types.js';
 
 export interface TestServerOptions {
@@ -21,6 +24,13 @@ export interface TestServerOptions {
    * ports (`port`, `port + 1`, `port + 2` when `port` is not 0) sharing one data set and oplog.
    */
   topology?: TopologyKind | 'replset3';
+  /** `sharded`: how many shards behind the mongos (default 2). */
+  shards?: number;
+  /**
+   * `sharded`: a ranged shard key's one split point (default 0): smaller keys live on the first
+   * shard, the rest on the last.
+   */
+  rangeSplit?: unknown;
   /** Replica sets: from losing a primary to electing the next one, ms (default 200). */
   electionDelayMs?: number;
   /**
@@ -30,7 +40,10 @@ export interface TestServerOptions {
   electionTimeoutMs?: number;
   /** Oplog capacity in entries (default 1,000,000). */
   oplogSize?: number;
-  /** Idle no-op write period in ms (default 10,000). */
+  /**
+   * Idle no-op write period in ms (default 10,000; for `sharded` each shard's, default 1,000 so an
+   * idle shard holds a merged change stream back for at most a second); 0 disables it.
+   */
   noopIntervalMs?: number;
   /**
    * Users; when given, the server requires authentication (SCRAM-SHA-256 and SCRAM-SHA-1) as
@@ -97,6 +110,18 @@ export interface TestServer {
   hang(ms: number): Promise<void>;
   /** The id of the process the server runs in (to SIGSTOP/SIGCONT a child-process server). */
   readonly pid: number;
+  /** `sharded`: the shards behind the mongos, in order (empty otherwise). */
+  readonly shards: readonly TestServerShard[];
+}
+
+/** A shard of a `sharded` server (no listener: only the mongos talks to it). */
+export interface TestServerShard {
+  /** `shard0`, `shard1`, … */
+  readonly name: string;
+  /** Its own storage, oplog and cluster time. */
+  readonly state: ServerState;
+  /** Writes its periodic no-op now, moving its change-stream high-water mark. */
+  noop(): void;
 }
 
 export const DEFAULT_SET_NAME = 'rs0';
@@ -106,6 +131,7 @@ const DEFAULT_OPLOG_SIZE = 1_000_000;
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const host = opts.host ?? '127.0.0.1';
   const kind = opts.topology ?? 'replset';
+  if (kind === 'sharded') return startSharded(host, opts);
   const topology: TopologyKind = kind === 'standalone' ? 'standalone' : 'replset';
   const count = kind === 'replset3' ? 3 : 1;
   let nextConnectionId = 1;
@@ -235,5 +261,76 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       await Promise.all(listeners.map((l) => l.gate.wait()));
     },
     pid: process.pid,
+    shards: [],
+  };
+}
+
+const DEFAULT_SHARDS = 2;
+const DEFAULT_SHARD_NOOP_MS = 1_000;
+
+/** A mongos on `opts.port` in front of `opts.shards` shards (topology/sharded.ts). */
+async function startSharded(host: string, opts: TestServerOptions): Promise<TestServer> {
+  const server = await listen(host, opts.port ?? 0);
+  const port = portOf(server);
+  const cluster = new ShardedCluster({
+    shards: opts.shards ?? DEFAULT_SHARDS,
+    // Shards have no listener; they report ports after the mongos' for their hosts.
+    shardHost: (i) => hostPort(host, port + 1 + i),
+    oplogSize: opts.oplogSize ?? DEFAULT_OPLOG_SIZE,
+    noopIntervalMs: opts.noopIntervalMs ?? DEFAULT_SHARD_NOOP_MS,
+    ...(opts.rangeSplit !== undefined ? { rangeSplit: opts.rangeSplit } : {}),
+  });
+  const users = opts.auth ? buildUsers(opts.auth) : undefined;
+  const state: ServerState = {
+    topology: 'sharded',
+    me: hostPort(host, port),
+    oplog: cluster.clock,
+    storage: cluster.catalog,
+    cursors: new Cursors(),
+    ...(users ? { users } : {}),
+    router: mongosCommands(cluster),
+  };
+  let nextConnectionId = 1;
+  const gate = new HangGate();
+  const listener = new Listener(server, state, gate, () => nextConnectionId++);
+  let stopping: Promise<void> | undefined;
+  const node: TestServerNode = {
+    host: state.me,
+    port,
+    uri: `mongodb://${state.me}/?directConnection=true`,
+    state,
+    role: () => 'PRIMARY',
+    hang: (ms) => {
+      gate.hang(ms);
+      return gate.wait();
+    },
+    dropConnections: () => listener.dropConnections(),
+  };
+  return {
+    uri: `mongodb://${state.me}/`,
+    host,
+    port,
+    state,
+    nodes: [node],
+    primary: () => state.me,
+    stepDown: () => Promise.reject(new Error('stepDown needs a replica set')),
+    stop: () => {
+      stopping ??= (async () => {
+        await listener.stop();
+        cluster.close();
+      })();
+      return stopping;
+    },
+    dropConnections: () => listener.dropConnections(),
+    truncateOplog: () => {
+      for (const shard of cluster.shards) shard.oplog.truncate();
+    },
+    hang: node.hang,
+    pid: process.pid,
+    shards: cluster.shards.map((shard) => ({
+      name: shard.name,
+      state: shard.state,
+      noop: () => shard.noop(),
+    })),
   };
 }

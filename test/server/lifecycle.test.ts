@@ -151,8 +151,8 @@ describe('the server process itself (the command npm runs)', () => {
     [['--port', 'abc'], /^test-server: --port must be an integer from 0 to 65535, got 'abc'/],
     [['--port', '70000'], /^test-server: --port must be an integer/],
     [
-      ['--topology', 'sharded'],
-      /^test-server: --topology must be replset, replset3 or standalone, got 'sharded'/,
+      ['--topology', 'bogus'],
+      /^test-server: --topology must be replset, replset3, standalone or sharded, got 'bogus'/,
     ],
     [['--oplog-size', '0'], /^test-server: --oplog-size must be a positive integer, got '0'/],
     [['--oplog-size', '1e3'], /^test-server: --oplog-size must be a positive integer, got '1e3'/],

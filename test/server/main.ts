@@ -1,7 +1,8 @@
-// `npm run -s test-server -- [--port N] [--topology replset|replset3|standalone]
-//   [--oplog-size <entries>] [--auth user:password[:role,role…]]… [--print-pid]`
+// `npm run -s test-server -- [--port N] [--topology replset|replset3|standalone|sharded]
+//   [--shards N] [--noop-interval-ms MS] [--oplog-size <entries>]
+//   [--auth user:password[:role,role…]]… [--print-pid]`
 // Prints exactly one stdout line, the connection string, once the server accepts connections
-// (`replset3`: three members on ports N, N+1, N+2, all three in the string);
+// (`replset3`: three members on ports N, N+1, N+2, all three in the string; `sharded`: the mongos);
 // diagnostics go to stderr (`--print-pid`: `test-server: pid N`, for tests that SIGSTOP it).
 // Bad flags exit 2; SIGINT/SIGTERM stop cleanly with exit 0.
 import { parseArgs } from 'node:util';
@@ -9,8 +10,8 @@ import { parseRole } from './commands/auth.js';
 import { type TestServerOptions, startTestServer } from './index.js';
 
 const USAGE =
-  'usage: test-server [--port N] [--host H] [--topology replset|replset3|standalone]' +
-  ' [--oplog-size <entries>]' +
+  'usage: test-server [--port N] [--host H] [--topology replset|replset3|standalone|sharded]' +
+  ' [--shards N] [--noop-interval-ms MS] [--oplog-size <entries>]' +
   ' [--auth user:password[:roles]]... [--print-pid]';
 
 class UsageError extends Error {}
@@ -48,6 +49,8 @@ export function parseFlags(argv: string[]): TestServerOptions & { printPid?: boo
       options: {
         port: { type: 'string' },
         topology: { type: 'string' },
+        shards: { type: 'string' },
+        'noop-interval-ms': { type: 'string' },
         'oplog-size': { type: 'string' },
         host: { type: 'string' },
         auth: { type: 'string', multiple: true },
@@ -69,10 +72,31 @@ export function parseFlags(argv: string[]): TestServerOptions & { printPid?: boo
   }
   if (values.topology !== undefined) {
     const topology = values.topology;
-    if (topology !== 'replset' && topology !== 'replset3' && topology !== 'standalone') {
-      throw new UsageError(`--topology must be replset, replset3 or standalone, got '${topology}'`);
+    if (
+      topology !== 'replset' &&
+      topology !== 'replset3' &&
+      topology !== 'standalone' &&
+      topology !== 'sharded'
+    ) {
+      throw new UsageError(
+        `--topology must be replset, replset3, standalone or sharded, got '${topology}'`,
+      );
     }
     opts.topology = topology;
+  }
+  if (values.shards !== undefined) {
+    if (opts.topology !== 'sharded') throw new UsageError('--shards needs --topology sharded');
+    if (!/^\d+$/.test(values.shards) || Number(values.shards) < 1) {
+      throw new UsageError(`--shards must be a positive integer, got '${values.shards}'`);
+    }
+    opts.shards = Number(values.shards);
+  }
+  const noop = values['noop-interval-ms'];
+  if (noop !== undefined) {
+    if (!/^\d+$/.test(noop)) {
+      throw new UsageError(`--noop-interval-ms must be a non-negative integer, got '${noop}'`);
+    }
+    opts.noopIntervalMs = Number(noop);
   }
   const size = values['oplog-size'];
   if (size !== undefined) {

@@ -97,6 +97,14 @@ export class Oplog implements OplogApi {
     return this.last;
   }
 
+  /**
+   * Moves the cluster time to at least `ts` without writing (a shard learning a newer time from
+   * mongos' gossip, as the VectorClock does): the next entry is stamped after it.
+   */
+  advanceTo(ts: Timestamp): void {
+    if (compareTimestamps(ts, this.last) > 0) this.last = ts;
+  }
+
   get first(): OplogEntry | undefined {
     return this.entries[this.head];
   }
@@ -277,5 +285,16 @@ function operationOf(entry: OplogEntryInput, initiation: boolean): Document {
       };
     case 'noop':
       return { op: 'n', ns: '', o: { msg: initiation ? 'initiating set' : 'periodic noop' } };
+    case 'shardCollection':
+    case 'refineCollectionShardKey':
+      // notifyChangeStreamsOnShardCollection / ...OnRefineCollectionShardKeyComplete
+      // (src/mongo/db/s/sharding_ddl_util.cpp): a no-op whose o2 the change stream reads.
+      return {
+        op: 'n',
+        ns,
+        ...ui,
+        o: { msg: { [entry.op]: ns } },
+        o2: { [entry.op]: ns, ...described },
+      };
   }
 }

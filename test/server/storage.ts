@@ -543,12 +543,20 @@ export class Storage implements StorageApi {
     else this.oplog.append(entry);
   }
 
-  /** Creates a collection or view; 48 if the name is taken. Appends a `create` entry. */
-  createCollection(db: string, name: string, options: CollectionOptions = {}): Collection {
+  /**
+   * Creates a collection or view; 48 if the name is taken. Appends a `create` entry. `uuid`: a
+   * sharded collection's, the same on every shard.
+   */
+  createCollection(
+    db: string,
+    name: string,
+    options: CollectionOptions = {},
+    uuid?: UUID,
+  ): Collection {
     validateDbName(db);
     validateCollectionName(db, name);
     if (this.getCollection(db, name)) fail(48, `Collection ${db}.${name} already exists.`);
-    const coll = new Collection(db, name, options);
+    const coll = new Collection(db, name, options, uuid);
     const colls = this.collectionsOf(db);
     colls.set(name, coll);
     this.onUndo(() => {
@@ -565,6 +573,11 @@ export class Storage implements StorageApi {
       operationDescription: description,
     });
     return coll;
+  }
+
+  /** Puts `coll` in place without logging anything (a mongos' read snapshot of its shards). */
+  adopt(coll: Collection): void {
+    this.collectionsOf(coll.db).set(coll.name, coll);
   }
 
   /** The collection, created implicitly (with its `create` entry) when it does not exist yet. */

@@ -50,7 +50,8 @@ export interface UserRecord extends AuthenticatedUser {
   readonly credentials: Readonly<Record<ScramMechanism, ScramCredential>>;
 }
 
-export type TopologyKind = 'replset' | 'standalone';
+/** `sharded`: a mongos in front of shards (topology/sharded.ts). */
+export type TopologyKind = 'replset' | 'standalone' | 'sharded';
 
 /** Everything shared by all connections of one server process. */
 export interface ServerState {
@@ -67,6 +68,11 @@ export interface ServerState {
    * the handshake and SASL ones needs an authenticated connection (commands/auth.ts).
    */
   readonly users?: ReadonlyMap<string, UserRecord>;
+  /**
+   * A mongos: the commands it answers itself (routing to its shards, topology/mongos.ts), in
+   * place of the shared handlers; absent on a mongod.
+   */
+  readonly router?: Readonly<Record<string, CommandHandler>>;
 }
 
 // ---------------------------------------------------------------- storage (storage.ts)
@@ -124,7 +130,10 @@ export type OplogOp =
   | 'rename'
   | 'dropDatabase'
   | 'applyOps'
-  | 'noop';
+  | 'noop'
+  // Sharded clusters: the primary shard's no-op that announces a sharding DDL (expanded events).
+  | 'shardCollection'
+  | 'refineCollectionShardKey';
 
 /**
  * One oplog entry as the storage layer appends it. It carries everything the change-stream
@@ -185,6 +194,11 @@ export interface OplogEntryInput {
   applyOps?: OplogEntryInput[];
   /** An inner operation of an applyOps: its position (the token's txnOpIndex). */
   txnOpIndex?: number;
+  /**
+   * A shard's write that is part of a migration or of a DDL another shard reports (sharded
+   * clusters): change streams skip it (buildNotFromMigrateFilter, change_stream_filter_helpers.cpp).
+   */
+  fromMigrate?: boolean;
 }
 
 export interface OplogEntry extends OplogEntryInput {

@@ -831,6 +831,13 @@ export class ChangeStreamCursor implements ServerCursor {
   /** That token's fragment number. */
   private clientFragment: number | undefined;
   private readonly lookups: EventLookups;
+  /**
+   * A shard's stream under a mongos: the event with the client's token passes (mongos swallows
+   * it), and a token not found is mongos' error, not the shard's
+   * (DocumentSourceChangeStreamCheckResumability runs on shards,
+   * DocumentSourceChangeStreamEnsureResumeTokenPresent on mongos: document_source_change_stream.cpp).
+   */
+  private readonly onShard: boolean;
 
   /**
    * The session (`lsid`) of the aggregate that opened the cursor, null without one: getMores
@@ -843,9 +850,11 @@ export class ChangeStreamCursor implements ServerCursor {
     spec: ChangeStreamSpec,
     stages: Document[],
     lsid: Document | null = null,
+    opts: { onShard?: boolean } = {},
   ) {
     if (!(server.oplog instanceof Oplog)) throw new Error('change streams need the server Oplog');
     this.lsid = lsid;
+    this.onShard = opts.onShard ?? false;
     this.server = server;
     this.oplog = server.oplog;
     this.spec = spec;
@@ -1055,7 +1064,9 @@ export class ChangeStreamCursor implements ServerCursor {
       // operation, as DocumentSourceChangeStreamUnwindTransaction does: its events share one
       // cluster time, so the scan never stops inside it (the extra events wait in `pending`).
       for (const op of entry.applyOps ?? [entry]) {
-        if (!inScope(op, this.spec.scope) || this.hiddenView(op)) continue;
+        // Migrations and the other shards' side of a DDL are not events
+        // (buildNotFromMigrateFilter, change_stream_filter_helpers.cpp).
+        if (op.fromMigrate || !inScope(op, this.spec.scope) || this.hiddenView(op)) continue;
         const closing = invalidates(op, this.spec.scope);
         const token = this.tokenFor(op);
         if (this.admitAfterResume(token)) this.emit(op, token);
@@ -1063,7 +1074,7 @@ export class ChangeStreamCursor implements ServerCursor {
           const invalidate = this.invalidateFor(op);
           const invToken = invalidate._id as ResumeToken;
           // startAfter an invalidate swallows it (and its trigger): the stream carries on after it.
-          if (this.admitAfterResume(invToken)) {
+          if (this.admitAfterResume(invToken, false)) {
             this.queue(serialize(invalidate), invToken, op.ts, true);
             return;
           }
@@ -1124,7 +1135,7 @@ export class ChangeStreamCursor implements ServerCursor {
    * The resume check (DSCSCheckResumability + DSCSEnsureResumeTokenPresent): swallows events up
    * to and including the client's token; 280 if an event passes it without it having been seen.
    */
-  private admitAfterResume(token: ResumeToken): boolean {
+  private admitAfterResume(token: ResumeToken, passEqual = this.onShard): boolean {
     if (!this.clientToken) return true;
     if (token._data === this.clientEventToken) {
       // The event the client's fragment came from: let it through to be split again; the
@@ -1136,10 +1147,10 @@ export class ChangeStreamCursor implements ServerCursor {
     if (cmp < 0) return false;
     if (cmp === 0) {
       this.tokenSeen = true;
-      return false;
+      return passEqual;
     }
     // Past the client's position: an event token must have been seen on the way.
-    if (this.mustSeeToken && !this.tokenSeen) {
+    if (this.mustSeeToken && !this.tokenSeen && !this.onShard) {
       fail(
         280,
         `cannot resume stream; the resume token was not found. ${describe(token)}`,

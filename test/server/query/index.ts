@@ -20,6 +20,7 @@ export { evalExpression } from './expressions.js';
 export { type Projector, compileProjection } from './projection.js';
 export type { PipelineEnv } from './mingo.js';
 export { isKnownStage, runPipeline } from './aggregation.js';
+export { hashedIndexKey } from './hashed.js';
 
 /** The `$type` name list, for callers validating type arguments. */
 export type { BsonTypeName } from '../values.js';
