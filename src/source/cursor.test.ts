@@ -4,6 +4,7 @@ import {
   ANSWER_MARGIN_MS,
   AnswerTimes,
   NoAnswerError,
+  PrimaryChangedError,
   RawCursor,
   SERVER_AWAIT_MS,
   answerLimitMs,
@@ -134,6 +135,79 @@ describe('a getMore the server does not answer', () => {
     expect(sent.at(-1)?.command).toMatchObject({ killCursors: 'c' });
     expect(sent.at(-1)?.signal?.aborted).toBe(true);
   }, 10_000);
+});
+
+describe('a command abandoned through an external signal', () => {
+  test("a getMore rejects with the signal's reason, and the driver's signal aborts too", async () => {
+    const { client, sent } = fakeClient(hangs);
+    const cursor = await openCursor(client);
+    const external = new AbortController();
+    const reply = cursor.getMore({}, 10_000, external.signal);
+    const changed = new PrimaryChangedError('a:27017', 'b:27017');
+    external.abort(changed);
+    await expect(reply).rejects.toBe(changed);
+    expect(sent.at(-1)?.signal?.aborted).toBe(true);
+    expect(changed.message).toBe('the primary changed from a:27017 to b:27017');
+    // Transient, and not a command left unanswered (no longer deadline next time).
+    expect(isTransient(changed)).toBe(true);
+    expect(changed).not.toBeInstanceOf(NoAnswerError);
+  });
+
+  test('it wins even when the driver ignores the signal; an abort after the answer is harmless', async () => {
+    const { client } = fakeClient(() => new Promise(() => undefined));
+    const cursor = await openCursor(client);
+    const external = new AbortController();
+    const reply = cursor.getMore({}, 10_000, external.signal);
+    external.abort(new PrimaryChangedError('a:1', undefined));
+    await expect(reply).rejects.toThrow(/^a:1 is no longer the primary$/);
+
+    const answered = fakeClient(() => Promise.resolve(cursorReply()));
+    const later = new AbortController();
+    const next = await (await openCursor(answered.client)).getMore({}, 10_000, later.signal);
+    later.abort(new PrimaryChangedError('a:1', 'b:1'));
+    expect(next.id.toNumber()).toBe(7);
+  });
+
+  test('the deadline still applies with an external signal, and an aborted one sends nothing', async () => {
+    const { client, sent } = fakeClient(hangs);
+    const cursor = await openCursor(client);
+    const external = new AbortController();
+    await expect(cursor.getMore({}, 30, external.signal)).rejects.toBeInstanceOf(NoAnswerError);
+    expect(external.signal.aborted).toBe(false);
+    const count = sent.length;
+    external.abort(new PrimaryChangedError('a:1', 'b:1'));
+    await expect(cursor.getMore({}, 30, external.signal)).rejects.toBeInstanceOf(
+      PrimaryChangedError,
+    );
+    expect(sent.length).toBe(count);
+  });
+
+  test('an aggregate rejects with the reason and ends its session', async () => {
+    let ended = 0;
+    let driverSignal: AbortSignal | undefined;
+    const client = {
+      startSession: () => ({ endSession: () => Promise.resolve(ended++) }),
+      db: () => ({
+        command: (_c: Document, opts: { signal?: AbortSignal }) => {
+          driverSignal = opts.signal;
+          return hangs(opts as Sent);
+        },
+      }),
+    } as unknown as MongoClient;
+    const external = new AbortController();
+    const opened = RawCursor.open(
+      client,
+      'db',
+      { aggregate: 1, pipeline: [] },
+      10_000,
+      external.signal,
+    );
+    const changed = new PrimaryChangedError('a:1', 'b:1');
+    external.abort(changed);
+    await expect(opened).rejects.toBe(changed);
+    expect(driverSignal?.reason).toBe(changed);
+    expect(ended).toBe(1);
+  });
 });
 
 describe('AnswerTimes (what --idle-timeout may count)', () => {

@@ -12,7 +12,12 @@
 // `timeoutMS`). The command is aborted through the driver's per-command `signal`, which
 // destroys its connection, so a late reply can never arrive; the source re-opens the stream.
 import type { Document, Long } from 'bson';
-import { MongoNetworkTimeoutError, type ClientSession, type MongoClient } from 'mongodb';
+import {
+  MongoNetworkError,
+  MongoNetworkTimeoutError,
+  type ClientSession,
+  type MongoClient,
+} from 'mongodb';
 import { formatElapsed } from '../duration.js';
 import { ExitCode, TailError } from '../errors.js';
 import { readCursor, type CursorReply } from './batch.js';
@@ -70,6 +75,32 @@ export class NoAnswerError extends MongoNetworkTimeoutError {
 
   override get name(): string {
     return 'NoAnswerError';
+  }
+}
+
+/**
+ * The primary changed while a command was outstanding (a transient failure). Commands go to the
+ * primary, so one in flight went to the old one, which may be silent (hung, cut off): the driver
+ * does not abandon it when it learns of the new primary, and its monitor of the old one gives up
+ * only after connect timeout + heartbeat (~20 s). A network error, not a timeout: the driver then
+ * marks the old member unknown and clears its pool, as after a dropped connection.
+ */
+export class PrimaryChangedError extends MongoNetworkError {
+  constructor(
+    /** The primary the command went to. */
+    readonly from: string,
+    /** The new primary, if one is known yet. */
+    readonly to: string | undefined,
+  ) {
+    super(
+      to === undefined
+        ? `${from} is no longer the primary`
+        : `the primary changed from ${from} to ${to}`,
+    );
+  }
+
+  override get name(): string {
+    return 'PrimaryChangedError';
   }
 }
 
@@ -137,18 +168,19 @@ export class RawCursor {
 
   /**
    * Runs `command` (an aggregate with `$changeStream`) on `db`; the first batch comes with it.
-   * NoAnswerError after `limitMs`.
+   * NoAnswerError after `limitMs`; `signal` abandons it earlier, with its reason.
    */
   static async open(
     client: MongoClient,
     db: string,
     command: Document,
     limitMs: number,
+    signal?: AbortSignal,
   ): Promise<{ cursor: RawCursor; reply: CursorReply }> {
     // A cursor lives in the session that opened it: every getMore must use the same one.
     const session = client.startSession();
     try {
-      const reply = await run(client, db, command, session, limitMs, 0);
+      const reply = await run(client, db, command, session, limitMs, 0, signal);
       const ns = reply.ns ?? `${db}.$cmd.aggregate`;
       const cursor = new RawCursor(client, db, ns.slice(ns.indexOf('.') + 1), session, reply.id);
       return { cursor, reply };
@@ -160,14 +192,14 @@ export class RawCursor {
 
   /**
    * Reads the next batch (waits up to the await time when there is nothing new). NoAnswerError
-   * after `limitMs`.
+   * after `limitMs`; `signal` abandons it earlier, with its reason.
    */
-  async getMore(opts: GetMoreOptions, limitMs: number): Promise<CursorReply> {
+  async getMore(opts: GetMoreOptions, limitMs: number, signal?: AbortSignal): Promise<CursorReply> {
     const command: Document = { getMore: this.id, collection: this.collection };
     if (opts.batchSize !== undefined) command.batchSize = opts.batchSize;
     if (opts.maxAwaitTimeMS !== undefined) command.maxTimeMS = opts.maxAwaitTimeMS;
     const awaitMs = opts.maxAwaitTimeMS ?? SERVER_AWAIT_MS;
-    const reply = await run(this.client, this.db, command, this.session, limitMs, awaitMs);
+    const reply = await run(this.client, this.db, command, this.session, limitMs, awaitMs, signal);
     this.id = reply.id;
     return reply;
   }
@@ -196,7 +228,8 @@ const KILL_LIMIT_MS = 2000;
 
 /**
  * Runs an aggregate or getMore and splits the cursor part of the reply into events; aborts it
- * with NoAnswerError once `limitMs` passed (`awaitMs`: when the answer was due at the latest).
+ * with NoAnswerError once `limitMs` passed (`awaitMs`: when the answer was due at the latest),
+ * or with the reason of `external` when that aborts first.
  */
 async function run(
   client: MongoClient,
@@ -205,27 +238,29 @@ async function run(
   session: ClientSession,
   limitMs: number,
   awaitMs: number,
+  external?: AbortSignal,
 ): Promise<CursorReply> {
+  external?.throwIfAborted();
   const sentAt = Date.now();
-  const abort = new AbortController();
+  const deadline = new AbortController();
   const timer = setTimeout(() => {
     const name = command.getMore === undefined ? Object.keys(command)[0] : 'getMore';
-    abort.abort(new NoAnswerError(name ?? 'command', Date.now() - sentAt, sentAt + awaitMs));
+    deadline.abort(new NoAnswerError(name ?? 'command', Date.now() - sentAt, sentAt + awaitMs));
   }, limitMs);
+  // Whichever aborts first gives the reason (AbortSignal.any: Node 20.3).
+  const signal =
+    external === undefined ? deadline.signal : AbortSignal.any([deadline.signal, external]);
   // The driver rejects with the abort's reason and destroys the connection. The race makes
   // sure of the outcome even at a step that would not look at the signal; the loser is
   // dropped (a late answer then has nowhere to go).
   const aborted = new Promise<never>((_resolve, reject) => {
-    abort.signal.addEventListener('abort', () => reject(abort.signal.reason as Error), {
-      once: true,
-    });
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
   });
+  aborted.catch(() => undefined); // only awaited through the race
   let reply: Document;
   try {
     // `raw`: embedded documents of the reply (`cursor`) stay BSON bytes for us to read.
-    const answer = client
-      .db(db)
-      .command(command, { session, raw: true, signal: abort.signal } as never);
+    const answer = client.db(db).command(command, { session, raw: true, signal } as never);
     answer.catch(() => undefined); // when the race is lost
     reply = await Promise.race([answer, aborted]);
   } finally {

@@ -2,7 +2,7 @@ import { Timestamp } from 'bson';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { ConnectError, ResumeError, TailError, UsageError } from '../errors.js';
 import type { StartPosition } from '../options.js';
-import { NoAnswerError } from './cursor.js';
+import { NoAnswerError, PrimaryChangedError } from './cursor.js';
 import { causeOf, isHistoryLost, isTransient, oldestFromReply, toStreamError } from './diagnose.js';
 
 function serverError(code: number, errmsg: string, labels: string[] = []): MongoServerError {
@@ -24,6 +24,7 @@ describe('isTransient', () => {
   test.each([
     ['network error', new MongoNetworkError('socket closed'), true],
     ['a getMore the server did not answer', new NoAnswerError('getMore', 11_000, 0), true],
+    ['a command abandoned for a new primary', new PrimaryChangedError('a:1', 'b:1'), true],
     ['server selection', new MongoServerSelectionError('no primary', {} as never), true],
     ['labelled resumable', serverError(999, 'x', ['ResumableChangeStreamError']), true],
     ['91 without a label', serverError(91, 'shutting down'), true],

@@ -16,8 +16,20 @@
 //
 // While the caller writes one batch out, the next one is already being fetched (at most one
 // getMore in flight, so at most one batch of ≤ 16 MiB waits in memory).
+//
+// Every command goes to the primary. When the driver learns that the primary changed, a command
+// still outstanding went to the old one, which may never answer (hung, cut off): the source
+// abandons it (PrimaryChangedError) and re-opens at once on the new primary, instead of waiting
+// for the command's deadline. A prefetched batch abandoned this way is read again: the position
+// stands before it.
 import type { Document } from 'bson';
-import { MongoError, MongoNetworkError, type MongoClient } from 'mongodb';
+import {
+  MongoError,
+  MongoNetworkError,
+  type MongoClient,
+  type TopologyDescription,
+  type TopologyDescriptionChangedEvent,
+} from 'mongodb';
 import { formatDuration, formatElapsed } from '../duration.js';
 import { ConnectError, ExitCode, TailError, UsageError } from '../errors.js';
 import { formatTimestamp } from '../when.js';
@@ -30,6 +42,7 @@ import {
   ANSWER_MARGIN_MS,
   AnswerTimes,
   NoAnswerError,
+  PrimaryChangedError,
   RawCursor,
   SERVER_AWAIT_MS,
   answerLimitMs,
@@ -95,6 +108,14 @@ function requireToken(token: ResumeToken | undefined): ResumeToken {
   return token;
 }
 
+/** The address of the member a topology description shows as primary, if any. */
+export function primaryOf(description: TopologyDescription): string | undefined {
+  for (const [address, server] of description.servers) {
+    if (server.type === 'RSPrimary') return address;
+  }
+  return undefined;
+}
+
 /** Reads one change stream, re-opening it as described at the top of this file. */
 export class ChangeSource {
   private cursor: RawCursor | undefined;
@@ -118,6 +139,23 @@ export class ChangeSource {
   /** Commands in a row the server did not answer in time (each gets a longer deadline). */
   private unanswered = 0;
   private readonly answers = new AnswerTimes();
+  /** The commands outstanding, each with what abandons it when the primary changes. */
+  private readonly inFlight = new Set<AbortController>();
+  private readonly onTopologyChange = (event: TopologyDescriptionChangedEvent): void => {
+    const from = primaryOf(event.previousDescription);
+    const to = primaryOf(event.newDescription);
+    // Only a primary that was known and is no longer: the first discovery of one (while the
+    // first aggregate waits for it, or a re-open waits out an election) changes nothing sent.
+    if (from === undefined || from === to || this.inFlight.size === 0) return;
+    const outstanding = [...this.inFlight];
+    // A tick later: a command that failed with the change itself (a step-down's error marks the
+    // member unknown before the command's promise rejects) keeps its own, more precise error.
+    setImmediate(() => {
+      for (const command of outstanding) {
+        if (this.inFlight.has(command)) command.abort(new PrimaryChangedError(from, to));
+      }
+    });
+  };
 
   constructor(
     private readonly client: MongoClient,
@@ -133,6 +171,7 @@ export class ChangeSource {
     this.position = new ResumePosition(start.kind === 'oldest' ? { kind: 'now' } : start);
     this.reopen = new Reopen(retry);
     this.marginMs = retry.answerMarginMs ?? ANSWER_MARGIN_MS;
+    client.on('topologyDescriptionChanged', this.onTopologyChange);
   }
 
   /**
@@ -218,6 +257,7 @@ export class ChangeSource {
   /** Closes the current cursor (the client belongs to the caller). */
   async close(): Promise<void> {
     this.closed = true;
+    this.client.off('topologyDescriptionChanged', this.onTopologyChange);
     if (this.sleeping !== undefined) {
       clearTimeout(this.sleeping.timer);
       this.sleeping.wake();
@@ -239,7 +279,22 @@ export class ChangeSource {
     // for); a server with another default is covered by the margin.
     const awaitMs = opts.maxAwaitTimeMS ?? SERVER_AWAIT_MS;
     const limitMs = this.bounded(answerLimitMs(awaitMs, this.marginMs, this.unanswered));
-    return this.answers.track(cursor.getMore(opts, limitMs), awaitMs);
+    return this.answers.track(
+      this.abandonable((signal) => cursor.getMore(opts, limitMs, signal)),
+      awaitMs,
+    );
+  }
+
+  /** Sends a command that a change of primary abandons while it is outstanding. */
+  private abandonable<T>(send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const command = new AbortController();
+    this.inFlight.add(command);
+    const reply = send(command.signal);
+    const settled = (): void => {
+      this.inFlight.delete(command);
+    };
+    reply.then(settled, settled);
+    return reply;
   }
 
   /**
@@ -311,7 +366,7 @@ export class ChangeSource {
     // An aggregate does not await events, but it may need a server selected and a connection
     // made first: the driver bounds each itself (in limitMs), and its errors say more than ours.
     const { cursor, reply } = await this.answers.track(
-      RawCursor.open(this.client, db, command, limitMs),
+      this.abandonable((signal) => RawCursor.open(this.client, db, command, limitMs, signal)),
       0,
     );
     // Closed while the aggregate was on its way: let go of the cursor it opened.
@@ -336,6 +391,9 @@ export class ChangeSource {
       throw toStreamError(error, this.position.current, this.opts, oldest);
     }
     const retry = this.reopen.failed(error instanceof NoAnswerError ? error.dueAt : undefined);
+    // The driver knows the new primary already (or waits for it in server selection): waiting
+    // first gains nothing, and each change abandons one command only.
+    if (retry !== undefined && error instanceof PrimaryChangedError) retry.delayMs = 0;
     const { retryForMs } = this.reopen.policy;
     if (retry === undefined) {
       const tries = this.reopen.tries;

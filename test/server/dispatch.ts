@@ -181,6 +181,9 @@ export async function dispatchLegacy(
   return dispatch(body, { db, server, connection });
 }
 
+/** Commands a mongos answers whatever database they name (the handshake and probes). */
+const NO_DB_COMMANDS = new Set(['hello', 'isMaster', 'ismaster', 'ping', 'buildInfo', 'buildinfo']);
+
 /** Runs one command: the first key of `body` names it. */
 export async function dispatch(body: Document, ctx: CommandContext): Promise<DispatchResult> {
   const name = Object.keys(body)[0] ?? '';
@@ -197,6 +200,11 @@ export async function dispatch(body: Document, ctx: CommandContext): Promise<Dis
         ? HANDLERS[name]
         : undefined;
     if (!handler) fail(59, `no such command: '${name}'`);
+    // A mongos refuses the local database before authorization (ExecCommandClient::_prologue):
+    // each shard has its own, the oplog included.
+    if (router !== undefined && ctx.db === 'local' && !NO_DB_COMMANDS.has(name)) {
+      fail(20, "Can't use 'local' database through mongos");
+    }
     if (ADMIN_ONLY.has(name) && ctx.db !== 'admin') {
       fail(13, `${name} may only be run against the admin database.`);
     }

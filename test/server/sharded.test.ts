@@ -92,6 +92,17 @@ describe('sharded cluster', () => {
     expect(description.type).toBe('Sharded');
   });
 
+  test('the local database is refused (code 20), as by a real mongos', async () => {
+    const { client } = await cluster();
+    const err = await client
+      .db('local')
+      .collection('oplog.rs')
+      .findOne({})
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 20, message: "Can't use 'local' database through mongos" });
+    expect((await client.db('local').command({ ping: 1 })).ok).toBe(1);
+  });
+
   test('a hashed key spreads inserts over both shards; reads and writes see them all', async () => {
     const { server, client } = await cluster();
     await client.db('admin').command({ shardCollection: 'db.c', key: { _id: 'hashed' } });
