@@ -98,6 +98,12 @@ describe('buildWatch', () => {
     });
     expect(watchFor({ until: 'now' }).options).toEqual({ maxAwaitTimeMS: 200 });
     expect(watchFor({ until: 'now', maxAwait: '900' }).options).toEqual({ maxAwaitTimeMS: 900 });
+    // A short --idle-timeout is proven by empty batches: they come at half of it.
+    expect(watchFor({ idleTimeout: '400ms' }).options).toEqual({ maxAwaitTimeMS: 200 });
+    expect(watchFor({ idleTimeout: '30s' }).options).toEqual({});
+    expect(watchFor({ idleTimeout: '400ms', maxAwait: '900' }).options).toEqual({
+      maxAwaitTimeMS: 900,
+    });
   });
 
   test('--split-large-events adds the split stage last, once even if --pipeline ends with it', () => {

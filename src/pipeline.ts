@@ -19,6 +19,8 @@ export interface WatchSpec {
 }
 
 const UNTIL_NOW_MAX_AWAIT_MS = 200;
+/** The server's await time for a getMore when none is sent. */
+const DEFAULT_AWAIT_MS = 1000;
 
 /** Operation types that carry a document --filter can look at. */
 const DOCUMENT_OPS = ['insert', 'update', 'replace'];
@@ -86,6 +88,11 @@ export function buildWatch(opts: TailOptions): WatchSpec {
   // "Catch up and exit" learns it is done from an empty batch: do not let the server hold
   // that batch for its default second.
   else if (opts.until?.kind === 'now') options.maxAwaitTimeMS = UNTIL_NOW_MAX_AWAIT_MS;
+  // --idle-timeout counts only time the server answered for (an empty batch proves nothing
+  // came): a shorter await than the server's default second keeps a short timeout timely.
+  else if (opts.idleTimeoutMs !== undefined && opts.idleTimeoutMs < 2 * DEFAULT_AWAIT_MS) {
+    options.maxAwaitTimeMS = Math.max(50, Math.floor(opts.idleTimeoutMs / 2));
+  }
   return { pipeline, options, printInvalidate, notes };
 }
 

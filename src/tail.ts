@@ -266,11 +266,13 @@ async function tail(run: Run): Promise<ExitCodeValue> {
         // re-opened, or a getMore unanswered past its await time (a hung server), is not idle:
         // an outage ends in all events or exit 3, never in "done as asked". Look again soon,
         // and count from when the server answered on time again.
-        const since = source.idleSince();
-        if (since === undefined) return check(Math.min(idleMs, 250));
-        const left = Math.max(armedAt, since) + idleMs - Date.now();
-        if (left > 0) check(left);
-        else stop.request('idle');
+        const window = source.idleWindow();
+        if (window === undefined) return check(Math.min(idleMs, 250));
+        // Idle is proven only up to the server's latest answer: a getMore still within its
+        // await time may yet bring events, or never come back (a server that just hung).
+        const start = Math.max(armedAt, window.since);
+        if (window.until - start >= idleMs) return stop.request('idle');
+        check(Math.max(start + idleMs - Date.now(), Math.min(idleMs, 100)));
       }, waitMs);
     };
     check(idleMs);

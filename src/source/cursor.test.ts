@@ -217,6 +217,19 @@ describe('AnswerTimes (what --idle-timeout may count)', () => {
   }
   const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+  test('answeredAt: the time of the latest answer, not of a failure', async () => {
+    const { times, at } = setup();
+    expect(times.answeredAt).toBe(0);
+    at(300);
+    await times.track(Promise.resolve(), 1000);
+    await settle();
+    expect(times.answeredAt).toBe(1_000_300);
+    at(900);
+    await times.track(Promise.reject(new Error('cut')), 1000).catch(() => undefined);
+    await settle();
+    expect(times.answeredAt).toBe(1_000_300);
+  });
+
   test('a getMore within its await time counts; past it, nothing counts until it answers', async () => {
     const { times, at } = setup();
     let answer: (() => void) | undefined;

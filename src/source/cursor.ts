@@ -122,6 +122,7 @@ const LATE_MS = 1000;
 export class AnswerTimes {
   private outstanding: { sentAt: number; awaitMs: number } | undefined;
   private onTimeSince = 0;
+  private lastAnswer = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -129,13 +130,23 @@ export class AnswerTimes {
   track<T>(reply: Promise<T>, awaitMs: number): Promise<T> {
     const sent = { sentAt: this.now(), awaitMs };
     this.outstanding = sent;
-    const settled = (): void => {
+    const settled = (answered: boolean) => (): void => {
       if (this.outstanding === sent) this.outstanding = undefined;
       const now = this.now();
       if (now - sent.sentAt > sent.awaitMs + LATE_MS) this.onTimeSince = now;
+      if (answered) this.lastAnswer = now;
     };
-    reply.then(settled, settled);
+    reply.then(settled(true), settled(false));
     return reply;
+  }
+
+  /**
+   * When the server last answered: up to then it is known to have had nothing more. A command
+   * still within its await time proves nothing yet (a server that stops answering looks the
+   * same until the await time is over).
+   */
+  get answeredAt(): number {
+    return this.lastAnswer;
   }
 
   /** Idle time starts over now (the stream was re-opened after a failure). */

@@ -183,6 +183,15 @@ export class ChangeSource {
     return this.recovering ? undefined : this.answers.answeringSince();
   }
 
+  /**
+   * The span --idle-timeout may count: from `since` (the server answering on time since then)
+   * to `until` (its latest answer); undefined while re-opening or while a command is late.
+   */
+  idleWindow(): { since: number; until: number } | undefined {
+    const since = this.idleSince();
+    return since === undefined ? undefined : { since, until: this.answers.answeredAt };
+  }
+
   /** Reads the next batch of events, or reports an empty batch / the end of an invalidated stream. */
   async next(): Promise<Step> {
     for (;;) {
