@@ -18,7 +18,7 @@ function serverError(code: number, errmsg: string, labels: string[] = []): Mongo
 const TOKEN = { _data: '8266D3EF23000000012B042C0100296E5A1004' };
 const SINCE: StartPosition = { kind: 'since', ts: new Timestamp({ t: 1714564800, i: 2 }) };
 const AFTER: StartPosition = { kind: 'resumeAfter', token: TOKEN };
-const OPTS = { uri: 'mongodb://alice:pw1234@db1/?replicaSet=rs0' };
+const OPTS = { uri: 'mongodb://alice:pw1234@db1/?replicaSet=rs0', timeZone: 'UTC' };
 
 describe('isTransient', () => {
   test.each([
@@ -83,6 +83,14 @@ describe('toStreamError', () => {
       'leave out --since to start from now, or use a later --since to read what the oplog still holds',
     );
     expect((error as ResumeError).exitCode).toBe(4);
+  });
+
+  test('times in messages follow the zone chosen for the run (local, or --utc)', () => {
+    const oldest = { ts: new Timestamp({ t: 1714600000, i: 3 }) };
+    const paris = { ...OPTS, timeZone: 'Europe/Paris' };
+    const error = toStreamError(serverError(286, 'gone'), SINCE, paris, oldest) as ResumeError;
+    expect(error.message).toContain('(2024-05-01T14:00:00+02:00)');
+    expect(error.message).toContain('(2024-05-01T23:46:40+02:00)');
   });
 
   test('286 with the oldest time still held → the message names the lost window', () => {

@@ -10,6 +10,7 @@ import {
 } from 'mongodb';
 import { ConnectError, ExitCode, ResumeError, TailError, UsageError } from '../errors.js';
 import type { StartPosition, TailOptions } from '../options.js';
+import { peopleTime } from '../format/time.js';
 import { redactUri } from '../redact.js';
 import { formatTimestamp } from '../when.js';
 import { tokenTime } from './position.js';
@@ -101,7 +102,7 @@ export function oldestFromReply(reply: Document): OldestHeld | undefined {
 export function toStreamError(
   error: unknown,
   position: StartPosition,
-  opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+  opts: Pick<TailOptions, 'uri' | 'tokenFile' | 'timeZone'>,
   oldest?: OldestHeld,
 ): unknown {
   if (
@@ -122,7 +123,7 @@ export function toStreamError(
   }
   const code = codeOf(error);
   const message = causeOf(error.message);
-  const where = describePosition(position);
+  const where = describePosition(position, opts.timeZone);
   const startOver =
     position.kind === 'since'
       ? 'leave out --since to start from now, or '
@@ -146,7 +147,7 @@ export function toStreamError(
     case 286:
       return new ResumeError(
         `cannot resume ${where}: that point is no longer in the oplog (ChangeStreamHistoryLost); ` +
-          lostWindow(position, oldest),
+          lostWindow(position, oldest, opts.timeZone),
         opts.tokenFile !== undefined && position.kind !== 'since'
           ? `remove ${opts.tokenFile} and start again with --since at a time the oplog still holds (or from now)`
           : `${startOver}use a later --since to read what the oplog still holds`,
@@ -396,14 +397,18 @@ function errorCode(error: unknown): unknown {
 }
 
 /** What a 286 lost: from the requested time up to the oldest time still held, when known. */
-function lostWindow(position: StartPosition, oldest: OldestHeld | undefined): string {
+function lostWindow(
+  position: StartPosition,
+  oldest: OldestHeld | undefined,
+  timeZone: string | undefined,
+): string {
   if (oldest === undefined) {
     return 'the events since then cannot be read from this deployment any more';
   }
   const from = timeOf(position);
   const held =
     `the oldest still held is ${formatTimestamp(oldest.ts)} ` +
-    `(${oldest.wall === undefined ? isoOf(oldest.ts) : isoSeconds(oldest.wall)})`;
+    `(${oldest.wall === undefined ? isoOf(oldest.ts, timeZone) : isoSeconds(oldest.wall, timeZone)})`;
   return from === undefined
     ? `${held}, so the events before then are lost`
     : `${held}, so the events between ${formatTimestamp(from)} and then are lost`;
@@ -415,10 +420,10 @@ function timeOf(position: StartPosition): Timestamp | undefined {
   return tokenTime(position.token);
 }
 
-function describePosition(position: StartPosition): string {
+function describePosition(position: StartPosition, timeZone: string | undefined): string {
   switch (position.kind) {
     case 'since':
-      return `from cluster time ${formatTimestamp(position.ts)} (${isoOf(position.ts)})`;
+      return `from cluster time ${formatTimestamp(position.ts)} (${isoOf(position.ts, timeZone)})`;
     case 'now':
       return 'from now';
     case 'resumeAfter':
@@ -426,18 +431,18 @@ function describePosition(position: StartPosition): string {
       const ts = tokenTime(position.token);
       return ts === undefined
         ? 'after the given resume token'
-        : `after the resume token at cluster time ${formatTimestamp(ts)} (${isoOf(ts)})`;
+        : `after the resume token at cluster time ${formatTimestamp(ts)} (${isoOf(ts, timeZone)})`;
     }
   }
 }
 
-function isoOf(ts: Timestamp): string {
-  return isoSeconds(new Date(ts.t * 1000));
+function isoOf(ts: Timestamp, timeZone: string | undefined): string {
+  return isoSeconds(new Date(ts.t * 1000), timeZone);
 }
 
-/** An ISO time to the second, like cluster times (which have one-second resolution). */
-function isoSeconds(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** A time to the second, like cluster times (one-second resolution), in the run's zone. */
+function isoSeconds(date: Date, timeZone: string | undefined): string {
+  return peopleTime(new Date(date.getTime() - date.getUTCMilliseconds()), timeZone);
 }
 
 /**

@@ -33,6 +33,7 @@ import {
 import { formatDuration, formatElapsed } from '../duration.js';
 import { ConnectError, ExitCode, TailError, UsageError } from '../errors.js';
 import { formatTimestamp } from '../when.js';
+import { peopleTime } from '../format/time.js';
 import type { WatchTarget } from '../namespace.js';
 import type { ResumeToken, StartRequest, TailOptions } from '../options.js';
 import type { WatchSpec } from '../pipeline.js';
@@ -162,7 +163,7 @@ export class ChangeSource {
     private readonly target: WatchTarget,
     private readonly spec: WatchSpec,
     start: StartRequest,
-    private readonly opts: Pick<TailOptions, 'uri' | 'tokenFile'>,
+    private readonly opts: Pick<TailOptions, 'uri' | 'tokenFile' | 'timeZone'>,
     private readonly note: (message: string) => void,
     retry: RetryPolicy = DEFAULT_RETRY,
   ) {
@@ -348,7 +349,7 @@ export class ChangeSource {
       this.position = new ResumePosition({ kind: 'since', ts: oldest.ts });
       this.note(
         `starting at the oldest event still held: ${formatTimestamp(oldest.ts)} ` +
-          `(${(oldest.wall ?? new Date(oldest.ts.t * 1000)).toISOString()})`,
+          `(${peopleTime(oldest.wall ?? new Date(oldest.ts.t * 1000), this.opts.timeZone)})`,
       );
     }
     const stage: Document = {};
