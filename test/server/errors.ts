@@ -36,6 +36,7 @@ export const CODE_NAMES: Readonly<Record<number, string>> = {
   91: 'ShutdownInProgress',
   96: 'OperationFailed',
   112: 'WriteConflict',
+  118: 'NamespaceNotSharded',
   133: 'FailedToSatisfyReadPreference',
   136: 'CappedPositionLost',
   166: 'CommandNotSupportedOnView',

@@ -287,7 +287,9 @@ function operationOf(entry: OplogEntryInput, initiation: boolean): Document {
       return { op: 'n', ns: '', o: { msg: initiation ? 'initiating set' : 'periodic noop' } };
     case 'shardCollection':
     case 'refineCollectionShardKey':
-      // notifyChangeStreamsOnShardCollection / ...OnRefineCollectionShardKeyComplete
+    case 'reshardCollection':
+      // notifyChangeStreamsOnShardCollection / ...OnRefineCollectionShardKeyComplete /
+      // ...OnReshardCollectionComplete (change_stream_oplog_notification.cpp)
       // (src/mongo/db/s/sharding_ddl_util.cpp): a no-op whose o2 the change stream reads.
       return {
         op: 'n',

@@ -2,7 +2,7 @@
 // such, writes routed by shard key, reads merged, and change streams merged across shards in
 // cluster-time order the way the real mongos merges them (jstests/sharding/change_stream*.js).
 // Each test starts a private server: no real deployment has these hooks (shards' no-ops).
-import { type Document, Long, type Timestamp } from 'bson';
+import { type Document, Long, MaxKey, MinKey, type Timestamp } from 'bson';
 import { MongoClient } from 'mongodb';
 import { type TestServer, startTestServer } from './index.js';
 import { compareTokens } from './change-stream/tokens.js';
@@ -270,5 +270,155 @@ describe('sharded cluster', () => {
       undefined,
       undefined,
     ]);
+  });
+});
+
+// reshardCollection as 8.0 runs it: jstests/sharding/change_streams/reshard_collection_event.js
+// (the event, then a resume after it sees the next insert) and
+// src/mongo/db/repl/change_stream_oplog_notification.cpp (operationDescription's fields, in order).
+describe('sharded cluster: reshardCollection', () => {
+  /** The collection's UUID as listCollections reports it through the mongos. */
+  async function uuidOf(client: MongoClient, db: string, coll: string): Promise<string> {
+    const [info] = await client.db(db).listCollections({ name: coll }).toArray();
+    return ((info as Document).info as { uuid: { toHexString(): string } }).uuid.toHexString();
+  }
+
+  test('one expanded event; documents move to the new key without events; stream goes on', async () => {
+    const { server, client } = await cluster();
+    const admin = client.db('admin');
+    await admin.command({ shardCollection: 'db.r', key: { x: 1 } });
+    const c = client.db('db').collection<{ _id: number; x: number; y: number; v?: number }>('r');
+    await c.insertMany([
+      { _id: 1, x: -1, y: 1 },
+      { _id: 2, x: -2, y: 2 },
+      { _id: 3, x: 3, y: -3 },
+    ]);
+    expect([shardCount(server, 0, 'db', 'r'), shardCount(server, 1, 'db', 'r')]).toEqual([2, 1]);
+    const oldUuid = await uuidOf(client, 'db', 'r');
+    const expanded = await openStream(client, 'db', 'r', { showExpandedEvents: true });
+    const classic = await openStream(client, 'db', 'r');
+    await admin.command({
+      reshardCollection: 'db.r',
+      key: { y: 1 },
+      numInitialChunks: 2,
+      collation: { locale: 'simple' },
+      zones: [{ zone: 'z1', min: { y: new MinKey() }, max: { y: new MaxKey() } }],
+    });
+    const newUuid = await uuidOf(client, 'db', 'r');
+    expect(newUuid).not.toBe(oldUuid);
+    // Owned by the new key now, and routed by it.
+    expect([shardCount(server, 0, 'db', 'r'), shardCount(server, 1, 'db', 'r')]).toEqual([1, 2]);
+    expect(await c.countDocuments()).toBe(3);
+    expect((await c.updateOne({ y: 2 }, { $set: { v: 1 } })).modifiedCount).toBe(1);
+    expect(await c.findOne({ v: 1 })).toEqual({ _id: 2, x: -2, y: 2, v: 1 });
+    await c.insertOne({ _id: 4, x: 9, y: -9 });
+    expect(shardCount(server, 0, 'db', 'r')).toBe(2);
+    const config = await client
+      .db('config')
+      .collection<{ _id: string; key: Document }>('collections')
+      .findOne({ _id: 'db.r' });
+    expect(config?.key).toEqual({ y: 1 });
+
+    const seen = await nextEvents(client, 'db', 'r', expanded, 3);
+    expect(seen.events.map((e) => e.operationType)).toEqual([
+      'reshardCollection',
+      'update',
+      'insert',
+    ]);
+    // No invalidate: the cursor is still open.
+    expect(seen.id.isZero()).toBe(false);
+    const event = seen.events[0] as Document;
+    expect(Object.keys(event)).toEqual([
+      '_id',
+      'operationType',
+      'clusterTime',
+      'collectionUUID',
+      'wallTime',
+      'ns',
+      'operationDescription',
+    ]);
+    expect((event.collectionUUID as { toHexString(): string }).toHexString()).toBe(oldUuid);
+    expect(event.ns).toEqual({ db: 'db', coll: 'r' });
+    const description = event.operationDescription as Document;
+    expect(Object.keys(description)).toEqual([
+      'reshardUUID',
+      'shardKey',
+      'oldShardKey',
+      'unique',
+      'numInitialChunks',
+      'collation',
+      'zones',
+    ]);
+    expect((description.reshardUUID as { toHexString(): string }).toHexString()).toBe(newUuid);
+    expect(description).toMatchObject({
+      shardKey: { y: 1 },
+      oldShardKey: { x: 1 },
+      unique: false,
+      numInitialChunks: 2,
+      collation: { locale: 'simple' },
+      zones: [{ zone: 'z1', min: { y: new MinKey() }, max: { y: new MaxKey() } }],
+    });
+    // Later events carry the new UUID.
+    const after = seen.events[2] as Document;
+    expect((after.collectionUUID as { toHexString(): string }).toHexString()).toBe(newUuid);
+
+    // A stream without showExpandedEvents sees neither the event nor the moves.
+    const plain = await nextEvents(client, 'db', 'r', classic, 2);
+    expect(plain.events.map((e) => e.operationType)).toEqual(['update', 'insert']);
+    expect(plain.id.isZero()).toBe(false);
+
+    // Resuming after the reshardCollection event (as the jstest does) sees what followed.
+    const resumed = await openStream(client, 'db', 'r', {
+      showExpandedEvents: true,
+      resumeAfter: event._id,
+    });
+    const rest = await nextEvents(client, 'db', 'r', resumed, 2);
+    expect(rest.events.map((e) => e._id)).toEqual(seen.events.slice(1).map((e) => e._id));
+  });
+
+  test('the same key is a no-op unless forceRedistribution', async () => {
+    const { client } = await cluster();
+    const admin = client.db('admin');
+    await admin.command({ shardCollection: 'db.f', key: { x: 1 } });
+    const uuid = await uuidOf(client, 'db', 'f');
+    const id = await openStream(client, 'db', 'f', { showExpandedEvents: true });
+    await admin.command({ reshardCollection: 'db.f', key: { x: 1 } });
+    expect(await uuidOf(client, 'db', 'f')).toBe(uuid);
+    await admin.command({ reshardCollection: 'db.f', key: { x: 1 }, forceRedistribution: true });
+    expect(await uuidOf(client, 'db', 'f')).not.toBe(uuid);
+    await client.db('db').collection('f').insertOne({ x: 1 });
+    const { events } = await nextEvents(client, 'db', 'f', id, 2);
+    expect(events.map((e) => e.operationType)).toEqual(['reshardCollection', 'insert']);
+    // Without numInitialChunks, collation or zones the description has none of them.
+    expect(Object.keys(events[0]?.operationDescription as Document)).toEqual([
+      'reshardUUID',
+      'shardKey',
+      'oldShardKey',
+      'unique',
+    ]);
+    expect(events[0]?.operationDescription).toMatchObject({
+      shardKey: { x: 1 },
+      oldShardKey: { x: 1 },
+    });
+  });
+
+  test('an unsharded or missing collection fails with 118; only on admin', async () => {
+    const { client } = await cluster();
+    await client.db('db').collection('u').insertOne({ x: 1 });
+    for (const ns of ['db.u', 'db.missing']) {
+      const err = await client
+        .db('admin')
+        .command({ reshardCollection: ns, key: { x: 1 } })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 118,
+        message: 'Collection has to be a sharded collection.',
+      });
+    }
+    const wrongDb = await client
+      .db('db')
+      .command({ reshardCollection: 'db.u', key: { x: 1 } })
+      .catch((e: unknown) => e);
+    expect(wrongDb).toMatchObject({ code: 13 });
   });
 });

@@ -133,7 +133,8 @@ export type OplogOp =
   | 'noop'
   // Sharded clusters: the primary shard's no-op that announces a sharding DDL (expanded events).
   | 'shardCollection'
-  | 'refineCollectionShardKey';
+  | 'refineCollectionShardKey'
+  | 'reshardCollection';
 
 /**
  * One oplog entry as the storage layer appends it. It carries everything the change-stream

@@ -385,6 +385,73 @@ export function mongosCommands(cluster: ShardedCluster): Record<string, CommandH
     return {};
   };
 
+  /**
+   * `reshardCollection: 'db.coll', key, unique?, numInitialChunks?, collation?, zones?,
+   * forceRedistribution?`: documents move to their owners under the new key (fromMigrate), the
+   * collection gets a new UUID, and the primary shard announces it: one expanded event, and a
+   * stream on the collection carries on (jstests/sharding/change_streams/
+   * reshard_collection_event.js resumes after it and sees the next insert).
+   */
+  const reshardCollection: CommandHandler = (cmd, ctx) => {
+    if (ctx.db !== 'admin')
+      fail(13, 'reshardCollection may only be run against the admin database.');
+    const ns: unknown = cmd.reshardCollection;
+    if (typeof ns !== 'string' || !ns.includes('.')) fail(73, `Invalid namespace ${String(ns)}`);
+    const key: unknown = cmd.key;
+    if (!isDocument(key) || Object.keys(key).length === 0) {
+      fail(2, 'The shard key pattern must be a non-empty object');
+    }
+    const info = cluster.collections.get(ns);
+    // ReshardCollectionCoordinator::_runImpl (reshard_collection_coordinator.cpp).
+    if (!info) fail(118, 'Collection has to be a sharded collection.');
+    // The same key is a no-op (no event, same UUID) unless forceRedistribution: the coordinator's
+    // `isOpRedundant` check (resharding_coordinator_service.cpp).
+    if (valuesEqual(info.key, key) && cmd.forceRedistribution !== true) return {};
+    const chunks: unknown = cmd.numInitialChunks;
+    const numInitialChunks = chunks === undefined ? undefined : toNumber(chunks);
+    if (chunks !== undefined && (numInitialChunks === undefined || numInitialChunks < 1)) {
+      fail(2, 'numInitialChunks must be a positive number');
+    }
+    const next: ShardedCollection = {
+      ns,
+      key: { ...key },
+      unique: cmd.unique === true,
+      uuid: new UUID(),
+      epoch: new Date(),
+    };
+    cluster.reshard(next);
+    cluster.collections.set(ns, next);
+    // notifyChangeStreamsOnReshardCollectionComplete (change_stream_oplog_notification.cpp):
+    // o2 minus its `reshardCollection` field, in this order; numInitialChunks, collation and
+    // zones only when given. The entry carries the source (old) UUID: the event's collectionUUID.
+    // No `provenance`: a MongoDB 8.0.21 capture of a user reshardCollection shows none.
+    const description: Document = {
+      reshardUUID: new UUID(next.uuid.toHexString()),
+      shardKey: { ...key },
+      oldShardKey: { ...info.key },
+      unique: next.unique,
+    };
+    if (numInitialChunks !== undefined)
+      description.numInitialChunks = Long.fromNumber(numInitialChunks);
+    if (isDocument(cmd.collation)) description.collation = { ...cmd.collation };
+    const zones: unknown = cmd.zones;
+    if (Array.isArray(zones) && zones.length > 0) {
+      description.zones = zones.map((z: unknown) =>
+        isDocument(z) ? { zone: z.zone, min: z.min, max: z.max } : z,
+      );
+    }
+    const home = primary();
+    cluster.gossip(home);
+    home.oplog.append({
+      op: 'reshardCollection',
+      db: ns.slice(0, ns.indexOf('.')),
+      coll: ns.slice(ns.indexOf('.') + 1),
+      uuid: info.uuid,
+      operationDescription: description,
+    });
+    return {};
+  };
+
   const hello =
     (name: 'hello' | 'isMaster'): CommandHandler =>
     async (cmd, ctx) => {
@@ -421,6 +488,7 @@ export function mongosCommands(cluster: ShardedCluster): Record<string, CommandH
     shardCollection,
     shardcollection: shardCollection,
     refineCollectionShardKey,
+    reshardCollection,
     enableSharding: () => ({ ok: new Double(1) }),
     enablesharding: () => ({ ok: new Double(1) }),
     listShards: () => ({

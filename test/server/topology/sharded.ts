@@ -178,6 +178,37 @@ export class ShardedCluster {
   }
 
   /**
+   * Resharding's data path: every shard's copy of `next.ns` is replaced by one with `next.uuid`
+   * (same options and indexes) holding the documents `next`'s key gives that shard, all written
+   * with fromMigrate. 8.0's recipients clone into a temporary collection that is renamed over
+   * the source; change streams see none of those writes, only the `reshardCollection` no-op.
+   */
+  reshard(next: ShardedCollection): void {
+    const db = next.ns.slice(0, next.ns.indexOf('.'));
+    const name = next.ns.slice(next.ns.indexOf('.') + 1);
+    const docs: Document[] = [];
+    for (const s of this.shards) docs.push(...(s.storage.getCollection(db, name)?.all() ?? []));
+    const template = this.primary.storage.getCollection(db, name);
+    const options = clone((template?.options ?? {}) as Document);
+    const indexes = (template?.indexes ?? []).filter((spec) => spec.name !== '_id_');
+    for (const shard of this.shards) {
+      this.gossip(shard);
+      shard.migrating(() => {
+        shard.storage.dropCollection(db, name);
+        const coll = shard.storage.createCollection(db, name, clone(options), next.uuid);
+        if (indexes.length > 0)
+          shard.storage.createIndexes(
+            coll,
+            indexes.map((s) => clone(s)),
+          );
+        for (const doc of docs) {
+          if (this.shardFor(next, doc) === shard) shard.storage.insert(coll, doc);
+        }
+      });
+    }
+  }
+
+  /**
    * Gossip: a shard a mongos talks to learns the cluster time (its next write is stamped after
    * it), so writes through one mongos are ordered across shards as the client made them.
    */
