@@ -4,20 +4,17 @@
 // holds a valid token, never one older than before; the next start removes the dead run's temp
 // files and takes over its lock; and the outputs of all runs together hold every event.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MongoClient } from 'mongodb';
 import { loadToken } from '../../src/checkpoint.js';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { clusterTime, connect, type AnyDoc } from './util.js';
+import { BIN, ENV, ensureBuilt } from './bin.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'mongo-tail.js');
-const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', TZ: 'UTC', NO_COLOR: '1' };
 const RUNS = 15;
 
 let client: MongoClient;
@@ -25,11 +22,7 @@ let dir: string;
 /** The runs' stdout files (apart from the token file's directory, which is checked). */
 let outs: string;
 beforeAll(async () => {
-  const built = join(ROOT, 'dist', 'checkpoint.js');
-  const source = join(ROOT, 'src', 'checkpoint.ts');
-  if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs) {
-    throw new Error('dist/ is older than src/: run npm run -s build');
-  }
+  ensureBuilt();
   client = await connect();
   dir = await mkdtemp(join(tmpdir(), 'mongo-tail-crash-'));
   outs = await mkdtemp(join(tmpdir(), 'mongo-tail-crash-out-'));

@@ -4,46 +4,20 @@
 // behind what stdout accepted. A clean stop with the reader still there saves everything; a
 // file lags nothing. (Before: `| head -n 3` runs skipped up to 98 events on the next run.)
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Collection, MongoClient } from 'mongodb';
 import { loadToken } from '../../src/checkpoint.js';
 import { pipeBound } from '../../src/readahead.js';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { clusterTime, connect, eventually, type AnyDoc } from './util.js';
+import { BIN, ENV, ROOT, ensureBuilt } from './bin.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'mongo-tail.js');
-const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', TZ: 'UTC', NO_COLOR: '1' };
 /** The backlog: ~600-byte lines, about three times what a pipe may hold unread (1 MiB). */
 const BACKLOG = 5000;
 const PAD = 'x'.repeat(20);
-
-/** dist/ must hold the current build of src/ (builds it when stale, as spawn.test.ts does). */
-function ensureBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((entry) => {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) return newest(path);
-        return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')
-          ? statSync(path).mtimeMs
-          : 0;
-      }),
-    );
-  const main = join(ROOT, 'dist', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    { cwd: ROOT, stdio: 'ignore' },
-  );
-  if (!existsSync(main)) throw new Error('dist/main.js is missing: run npm run build');
-}
 
 interface Finished {
   code: number | null;

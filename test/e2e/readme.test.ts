@@ -46,7 +46,8 @@ const ALLOWED: Record<string, string> = {
   'npm run test-server -- --port 27017':
     'runs until Ctrl-C on a fixed port; every integration test starts the same server',
   'npm run conformance': 'minutes of MongoDB conformance tests; `npm test` runs them',
-  'npm run conformance:sharded': 'the conformance tests on the sharded cluster; `npm test` runs them',
+  'npm run conformance:sharded':
+    'the conformance tests on the sharded cluster; `npm test` runs them',
 };
 
 interface Word {

@@ -3,31 +3,24 @@
 // waits for a writer, and no signal ends that wait), and SIGTERM/SIGHUP while the reader of
 // stdout has stopped reading. (A second SIGINT while stopping: spawn.test.ts.)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MongoClient } from 'mongodb';
 import { loadToken } from '../../src/checkpoint.js';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { runCli } from './harness.js';
 import { clusterTime, connect, SUMMARY_ONLY, type AnyDoc } from './util.js';
+import { BIN, ENV, ensureBuilt } from './bin.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'mongo-tail.js');
-const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', TZ: 'UTC', NO_COLOR: '1' };
 /** How long a stop may take before the test calls it hung (it takes ~0.5 s; machines are slow). */
 const HUNG_MS = 8000;
 
 let client: MongoClient;
 let dir: string;
 beforeAll(async () => {
-  const built = join(ROOT, 'dist', 'checkpoint.js');
-  const source = join(ROOT, 'src', 'checkpoint.ts');
-  if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs) {
-    throw new Error('dist/ is older than src/: run npm run -s build');
-  }
+  ensureBuilt();
   client = await connect();
   dir = await mkdtemp(join(tmpdir(), 'mongo-tail-signals-'));
 });

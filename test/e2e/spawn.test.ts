@@ -1,53 +1,17 @@
 // A few runs of the real bin (bin/mongo-tail.js → dist/) as a separate process, with a pinned
 // environment: help, exit codes, EPIPE through `| head -n 1`, SIGINT, SIGHUP, a second signal,
 // and the token-file lock.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MongoClient } from 'mongodb';
 import { loadToken } from '../../src/checkpoint.js';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { runCli } from './harness.js';
 import { clusterTime, connect, eventually, type AnyDoc, SUMMARY_ONLY } from './util.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'mongo-tail.js');
-const ENV = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  TERM: 'dumb',
-  TZ: 'UTC',
-  NO_COLOR: '1',
-};
-
-/** dist/ must hold the current build of src/ (`npm test` builds first; this catches a stale one). */
-function ensureBuilt(): void {
-  const newest = (dirPath: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dirPath, { withFileTypes: true }).map((entry) => {
-        const path = join(dirPath, entry.name);
-        if (entry.isDirectory()) return newest(path);
-        return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')
-          ? statSync(path).mtimeMs
-          : 0;
-      }),
-    );
-  const main = join(ROOT, 'dist', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  // tsc emits even when another module has a type error; the check below is what matters.
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: ROOT,
-      stdio: 'ignore',
-    },
-  );
-  if (!existsSync(main)) throw new Error('dist/main.js is missing: run npm run build');
-}
+import { BIN, ENV, ROOT, ensureBuilt } from './bin.js';
 
 interface Finished {
   code: number | null;

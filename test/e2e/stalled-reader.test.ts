@@ -3,19 +3,16 @@
 // memory stays flat: one batch being written (~1 MiB, BATCH_TARGET_BYTES), one prefetched,
 // one 64 KiB chunk in stdout's buffer. Then the reader reads, and every event arrives once,
 // in order.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MongoClient } from 'mongodb';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { clusterTime, connect, eventually, type AnyDoc } from './util.js';
+import { BIN, ENV, ROOT, ensureBuilt } from './bin.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'mongo-tail.js');
-const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', TZ: 'UTC', NO_COLOR: '1' };
 const EVENTS = 20_000;
 const STALL_MS = 20_000;
 /**
@@ -25,29 +22,6 @@ const STALL_MS = 20_000;
  * removed grew by 33 MiB: the bound tells the two apart.
  */
 const RSS_GROWTH_BOUND = 16 * 1024 * 1024;
-
-/** dist/ must hold the current build of src/ (builds it when stale, as spawn.test.ts does). */
-function ensureBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((entry) => {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) return newest(path);
-        return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')
-          ? statSync(path).mtimeMs
-          : 0;
-      }),
-    );
-  const main = join(ROOT, 'dist', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    { cwd: ROOT, stdio: 'ignore' },
-  );
-  if (!existsSync(main)) throw new Error('dist/main.js is missing: run npm run build');
-}
 
 /** A process's resident set in bytes (undefined once it is gone, or without /proc). */
 function rss(pid: number): number | undefined {

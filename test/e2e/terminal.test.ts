@@ -3,10 +3,7 @@
 // spinner stays off a terminal that a piped stdout's reader may draw on, and --stats reports
 // the lag. Spawned runs of the bin in sh (and under `script` for a terminal).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { MongoClient } from 'mongodb';
 import { parseArgs } from '../../src/cli.js';
 import { resolveOptions } from '../../src/options.js';
@@ -14,37 +11,12 @@ import { runTail } from '../../src/tail.js';
 import { testUri, uniqueDbName } from '../helpers/testenv.js';
 import { runCli } from './harness.js';
 import { clusterTime, connect, type AnyDoc } from './util.js';
+import { BIN, ENV, ROOT, ensureBuilt } from './bin.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'mongo-tail.js');
-const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', TZ: 'UTC', NO_COLOR: '1' };
 /** Braille spinner frames (ora's "dots"). */
 const FRAMES = /[\u2800-\u28ff]/;
 const SUMMARY =
   /^mongo-tail: \d+ events? (\(.+\) )?in [\d.]+s; reached \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(lag \d+s\); stopped: .+$/m;
-
-/** dist/ must hold the current build of src/ (builds it when stale, as spawn.test.ts does). */
-function ensureBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((entry) => {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) return newest(path);
-        return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')
-          ? statSync(path).mtimeMs
-          : 0;
-      }),
-    );
-  const main = join(ROOT, 'dist', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    { cwd: ROOT, stdio: 'ignore' },
-  );
-  if (!existsSync(main)) throw new Error('dist/main.js is missing: run npm run build');
-}
 
 interface Shell {
   code: number | null;
