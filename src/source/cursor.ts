@@ -253,14 +253,17 @@ async function run(
 ): Promise<CursorReply> {
   external?.throwIfAborted();
   const sentAt = Date.now();
-  const deadline = new AbortController();
+  // One signal for the driver, aborted by whichever comes first: the deadline or `external`.
+  // (Not AbortSignal.any: in Node 20 each combined signal stays registered on its sources,
+  // about 600 bytes an event over a long run.)
+  const abort = new AbortController();
+  const signal = abort.signal;
   const timer = setTimeout(() => {
     const name = command.getMore === undefined ? Object.keys(command)[0] : 'getMore';
-    deadline.abort(new NoAnswerError(name ?? 'command', Date.now() - sentAt, sentAt + awaitMs));
+    abort.abort(new NoAnswerError(name ?? 'command', Date.now() - sentAt, sentAt + awaitMs));
   }, limitMs);
-  // Whichever aborts first gives the reason (AbortSignal.any: Node 20.3).
-  const signal =
-    external === undefined ? deadline.signal : AbortSignal.any([deadline.signal, external]);
+  const onExternal = (): void => abort.abort(external?.reason);
+  external?.addEventListener('abort', onExternal, { once: true });
   // The driver rejects with the abort's reason and destroys the connection. The race makes
   // sure of the outcome even at a step that would not look at the signal; the loser is
   // dropped (a late answer then has nowhere to go).
@@ -276,6 +279,7 @@ async function run(
     reply = await Promise.race([answer, aborted]);
   } finally {
     clearTimeout(timer);
+    external?.removeEventListener('abort', onExternal);
   }
   const raw: unknown = reply.cursor;
   if (!(raw instanceof Uint8Array)) {
