@@ -12,7 +12,7 @@
 // A server that stops answering is a transient failure too: every aggregate and getMore has a
 // deadline (./cursor.ts), and one that passes re-opens the stream like a dropped connection, so
 // a hung server ends in all events or exit 3 after --retry-for, never in a silent wait. Nor is
-// such a wait idle time: `idleSince` tells --idle-timeout what it may count.
+// such a wait idle time: `idleWindow` tells --idle-timeout what it may count.
 //
 // While the caller writes one batch out, the next one is already being fetched (at most one
 // getMore in flight, so at most one batch of ≤ 16 MiB waits in memory).
@@ -176,20 +176,12 @@ export class ChangeSource {
   }
 
   /**
-   * Since when the time without events counts as idle (--idle-timeout): the server has answered
-   * on time since then. Undefined while it does not count: while the stream is being re-opened,
-   * or a read is outstanding past its await time.
-   */
-  idleSince(): number | undefined {
-    return this.recovering ? undefined : this.answers.answeringSince();
-  }
-
-  /**
    * The span --idle-timeout may count: from `since` (the server answering on time since then)
-   * to `until` (its latest answer); undefined while re-opening or while a command is late.
+   * to `until` (its latest answer); undefined while the stream is being re-opened or a read is
+   * outstanding past its await time.
    */
   idleWindow(): { since: number; until: number } | undefined {
-    const since = this.idleSince();
+    const since = this.recovering ? undefined : this.answers.answeringSince();
     return since === undefined ? undefined : { since, until: this.answers.answeredAt };
   }
 

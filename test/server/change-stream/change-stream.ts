@@ -965,16 +965,7 @@ export class ChangeStreamCursor implements ServerCursor {
   private reply(field: 'firstBatch' | 'nextBatch', batch: Uint8Array[]): Document {
     const closed = this.finished;
     if (closed) this.server.cursors.remove(this.id);
-    return {
-      cursor: {
-        // The events' BSON framed as the array, spliced into the reply by the wire layer.
-        [field]: new RawDocumentArray(batch),
-        postBatchResumeToken: this.pbrt,
-        id: closed ? Long.ZERO : this.id,
-        ns: this.ns,
-      },
-      ok: 1,
-    };
+    return cursorReply(field, batch, this.pbrt, closed ? Long.ZERO : this.id, this.ns);
   }
 
   private waitForAppend(ms: number, connection: ConnectionInfo): Promise<void> {
@@ -1340,4 +1331,21 @@ export async function openChangeStream(cmd: Document, ctx: CommandContext): Prom
   const reply = cursor.firstBatch(batchSize);
   if (!(reply.cursor as Document).id.equals(Long.ZERO)) ctx.server.cursors.add(cursor);
   return reply;
+}
+
+/**
+ * A change-stream cursor's reply: the events' BSON framed as the batch array (spliced into the
+ * reply by the wire layer), the post-batch resume token, the id (0: closed) and the ns.
+ */
+export function cursorReply(
+  field: 'firstBatch' | 'nextBatch',
+  batch: Uint8Array[],
+  pbrt: ResumeToken,
+  id: Long,
+  ns: string,
+): Document {
+  return {
+    cursor: { [field]: new RawDocumentArray(batch), postBatchResumeToken: pbrt, id, ns },
+    ok: 1,
+  };
 }

@@ -18,6 +18,7 @@ import {
   ChangeStreamCursor,
   DEFAULT_AWAIT_MS,
   type ChangeStreamSpec,
+  cursorReply,
 } from '../change-stream/change-stream.js';
 import { RawDocumentArray } from '../change-stream/raw-bson.js';
 import {
@@ -248,15 +249,7 @@ export class MongosChangeStream implements ServerCursor {
     if (closed) {
       for (const s of this.streams) s.cursor.kill();
     }
-    return {
-      cursor: {
-        [field]: new RawDocumentArray(batch),
-        postBatchResumeToken: this.pbrt,
-        id: closed ? Long.ZERO : this.id,
-        ns: this.ns,
-      },
-      ok: 1,
-    };
+    return cursorReply(field, batch, this.pbrt, closed ? Long.ZERO : this.id, this.ns);
   }
 
   /** Resolves at the next write on any shard, at `ms`, or when the client goes. */
